@@ -1,0 +1,161 @@
+"""The contrastive loss of Hadsell, Chopra & LeCun (2006) as torch code.
+
+Two forms are provided:
+
+* :func:`contrastive_loss`, the functional form on pair distances and pair
+  labels, for pairs formed any way you like;
+* :class:`ContrastiveLoss`, a :class:`torch.nn.Module` that takes a batch of
+  embeddings and their class labels, forms every pair inside the batch and
+  applies :func:`contrastive_loss`. This is the criterion that
+  :class:`~sklearn_contrastive.ContrastiveEmbedder` trains with.
+
+Label convention
+----------------
+Following the paper, ``Y = 0`` marks a **similar** pair and ``Y = 1`` a
+**dissimilar** pair. Several libraries use the opposite convention (``1`` =
+similar, e.g. pytorch-metric-learning's positive pairs, metric-learn's
+``+1`` for similar pairs); convert before calling :func:`contrastive_loss`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .pairs import all_pairs
+
+__all__ = ["ContrastiveLoss", "contrastive_loss", "paired_distances"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def paired_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance between matching rows of ``a`` and ``b``.
+
+    Unlike ``torch.linalg.norm(a - b, dim=1)``, the gradient is finite (zero)
+    where two rows coincide, so training on duplicated rows cannot turn the
+    weights into NaN.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor of shape (n_pairs, n_components)
+        The two sides of each pair.
+
+    Returns
+    -------
+    distances : torch.Tensor of shape (n_pairs,)
+    """
+    squared = (a - b).pow(2).sum(dim=1)
+    # sqrt has an infinite derivative at 0; evaluate it only where it is safe.
+    positive = squared > 0
+    safe = torch.where(positive, squared, torch.ones_like(squared))
+    return torch.where(positive, safe.sqrt(), torch.zeros_like(squared))
+
+
+def contrastive_loss(
+    distances: torch.Tensor,
+    pair_labels: torch.Tensor,
+    margin: float = 1.0,
+    *,
+    similar_weight: float = 1.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Contrastive loss of Hadsell, Chopra & LeCun (2006).
+
+    .. math::
+
+        L = (1 - Y) \cdot \tfrac{1}{2} D^2
+            + Y \cdot \tfrac{1}{2} \max(0, m - D)^2
+
+    with ``Y = 0`` for a similar pair and ``Y = 1`` for a dissimilar pair.
+
+    Parameters
+    ----------
+    distances : torch.Tensor of shape (n_pairs,)
+        Euclidean distance ``D`` between the two embeddings of each pair.
+        Compute it with a function whose gradient is finite at zero, such as
+        :func:`torch.pdist` or :func:`paired_distances`.
+    pair_labels : torch.Tensor of shape (n_pairs,)
+        ``0`` (or ``False``) for a similar pair, ``1`` (or ``True``) for a
+        dissimilar pair. Note that many libraries use the opposite
+        convention.
+    margin : float, default=1.0
+        The margin ``m``: dissimilar pairs farther apart than ``m`` cost
+        nothing.
+    similar_weight : float, default=1.0
+        Multiplies the similar-pair term. ``1.0`` is the loss of the paper.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-pair losses are combined. ``"mean"`` of zero pairs is ``0``
+        (with a gradient), not NaN.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A scalar, or a tensor of shape (n_pairs,) when ``reduction="none"``.
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"reduction must be one of {_REDUCTIONS}; got {reduction!r}."
+        )
+    dissimilar = pair_labels.to(dtype=distances.dtype)
+    similar_term = 0.5 * distances.pow(2)
+    dissimilar_term = 0.5 * torch.clamp(margin - distances, min=0).pow(2)
+    losses = (1 - dissimilar) * similar_weight * similar_term
+    losses = losses + dissimilar * dissimilar_term
+    if reduction == "none":
+        return losses
+    if reduction == "sum" or losses.numel() == 0:
+        # sum of an empty tensor is 0 and still backpropagates.
+        return losses.sum()
+    return losses.mean()
+
+
+class ContrastiveLoss(nn.Module):
+    r"""Contrastive loss over every pair of a batch of embeddings.
+
+    The batch of ``B`` embeddings is embedded once; the ``B (B - 1) / 2``
+    pairwise distances are taken from :func:`torch.pdist` (exact, and with a
+    finite gradient where two embeddings coincide), and pairs of the same
+    class are similar (``Y = 0``), pairs of different classes dissimilar
+    (``Y = 1``).
+
+    .. math::
+
+        L = \frac{1}{|P|} \sum_{(i, j) \in P} (1 - Y_{ij}) \tfrac{1}{2}
+            D_{ij}^2 + Y_{ij} \tfrac{1}{2} \max(0, m - D_{ij})^2
+
+    Parameters
+    ----------
+    margin : float, default=1.0
+        The margin ``m``.
+    similar_weight : float, default=1.0
+        Multiplies the similar-pair term.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_contrastive.losses import ContrastiveLoss
+    >>> embeddings = torch.tensor([[0.0, 0.0], [0.0, 0.5], [3.0, 0.0]])
+    >>> labels = torch.tensor([0, 0, 1])
+    >>> ContrastiveLoss(margin=1.0)(embeddings, labels)
+    tensor(0.0417)
+    """
+
+    def __init__(self, margin: float = 1.0, similar_weight: float = 1.0) -> None:
+        super().__init__()
+        self.margin = margin
+        self.similar_weight = similar_weight
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # (B (B - 1) / 2,) condensed distances, in torch.triu_indices order.
+        distances = torch.pdist(embeddings)
+        pair_labels = all_pairs(labels)
+        return contrastive_loss(
+            distances,
+            pair_labels,
+            self.margin,
+            similar_weight=self.similar_weight,
+        )
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, similar_weight={self.similar_weight}"

@@ -1,0 +1,160 @@
+"""Which pairs a batch contributes, and batches that always hold some.
+
+Pairs are never materialised as copies of the data: a batch of ``B`` rows is
+embedded once and its pairs are *indices* into that batch, in the order of
+:func:`torch.pdist` (``torch.triu_indices(B, B, 1)``). Nothing here is ever of
+size ``n_samples x n_samples``.
+
+:class:`ClassBalancedBatchSampler` draws batches of ``P`` classes times ``M``
+rows per class, so that every batch holds similar pairs even with many
+classes or strongly imbalanced labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+__all__ = ["ClassBalancedBatchSampler", "all_pairs", "all_pairs_indices"]
+
+#: Rows per class in a batch when there are too many classes for all of them
+#: to fit: each row then has at least 3 similar partners in its batch.
+MIN_SAMPLES_PER_CLASS = 4
+
+
+def all_pairs_indices(n: int, device: torch.device | str | None = None):
+    """Indices ``(i, j)`` with ``i < j`` of every pair among ``n`` rows.
+
+    The order is that of :func:`torch.pdist`'s condensed output.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows in the batch.
+    device : torch.device or str, default=None
+        Where to create the indices.
+
+    Returns
+    -------
+    i, j : torch.Tensor of shape (n (n - 1) / 2,)
+    """
+    i, j = torch.triu_indices(n, n, offset=1, device=device)
+    return i, j
+
+
+def all_pairs(labels: torch.Tensor) -> torch.Tensor:
+    """Pair labels of every pair in a batch, in :func:`torch.pdist` order.
+
+    Parameters
+    ----------
+    labels : torch.Tensor of shape (batch_size,)
+        Class label of each row of the batch.
+
+    Returns
+    -------
+    pair_labels : torch.Tensor of bool, shape (batch_size (batch_size - 1) / 2,)
+        ``False`` (``Y = 0``) where both rows share a class, ``True``
+        (``Y = 1``) where they do not.
+    """
+    i, j = all_pairs_indices(labels.shape[0], device=labels.device)
+    return labels[i] != labels[j]
+
+
+class ClassBalancedBatchSampler:
+    """Batches of ``P`` classes x ``M`` rows, reshuffled on every pass.
+
+    With few classes every batch holds every class (``P = n_classes``,
+    ``M = batch_size // n_classes``); with many, each batch holds
+    ``P = batch_size // M`` classes drawn uniformly without replacement and
+    ``M`` rows of each (``M = 4`` by default). Within a class, rows are taken
+    from a fresh permutation and a new permutation is drawn when one is used
+    up, so every row is seen about equally often. A class with fewer than
+    ``M`` rows contributes all of them.
+
+    One pass yields ``ceil(n_samples / batch_size)`` batches, so an epoch
+    costs about what a plain shuffled pass costs.
+
+    Parameters
+    ----------
+    labels : array-like of int of shape (n_samples,)
+        Encoded class of each row (``0 .. n_classes - 1`` not required).
+    batch_size : int
+        Target number of rows per batch, at least 2.
+    samples_per_class : int, default=None
+        ``M``. ``None`` adapts it to the number of classes as above.
+    random_state : numpy.random.Generator
+        Source of every random draw. Share one generator across passes to get
+        a different shuffle on each.
+
+    Attributes
+    ----------
+    n_classes_per_batch : int
+        ``P``.
+    samples_per_class_ : int
+        ``M``.
+    """
+
+    def __init__(
+        self,
+        labels,
+        batch_size: int,
+        samples_per_class: int | None = None,
+        *,
+        random_state: np.random.Generator,
+    ) -> None:
+        labels = np.asarray(labels)
+        self.batch_size = int(batch_size)
+        self.random_state = random_state
+        classes, inverse = np.unique(labels, return_inverse=True)
+        # One array of row positions per class.
+        order = np.argsort(inverse, kind="stable")
+        counts = np.bincount(inverse, minlength=len(classes))
+        self._members = np.split(order, np.cumsum(counts)[:-1])
+        n_classes = len(classes)
+
+        if samples_per_class is None:
+            samples_per_class = max(
+                MIN_SAMPLES_PER_CLASS, self.batch_size // max(n_classes, 1)
+            )
+        # At least two classes per batch, so that there are dissimilar pairs.
+        samples_per_class = max(1, min(samples_per_class, self.batch_size // 2))
+        self.samples_per_class_ = samples_per_class
+        self.n_classes_per_batch = max(
+            1, min(n_classes, self.batch_size // samples_per_class)
+        )
+        self._n_samples = len(labels)
+        self._permutations = [None] * n_classes
+        self._positions = [0] * n_classes
+
+    def __len__(self) -> int:
+        return max(1, math.ceil(self._n_samples / self.batch_size))
+
+    def _take(self, c: int, m: int) -> np.ndarray:
+        """Next ``m`` rows of class ``c`` (all of them if it has fewer)."""
+        members = self._members[c]
+        m = min(m, len(members))
+        taken = []
+        while m > 0:
+            if self._permutations[c] is None or self._positions[c] >= len(members):
+                self._permutations[c] = self.random_state.permutation(members)
+                self._positions[c] = 0
+            start = self._positions[c]
+            chunk = self._permutations[c][start : start + m]
+            self._positions[c] = start + len(chunk)
+            taken.append(chunk)
+            m -= len(chunk)
+        return np.concatenate(taken)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        n_classes = len(self._members)
+        for _ in range(len(self)):
+            if self.n_classes_per_batch == n_classes:
+                chosen = np.arange(n_classes)
+            else:
+                chosen = self.random_state.choice(
+                    n_classes, self.n_classes_per_batch, replace=False
+                )
+            yield np.concatenate([self._take(c, self.samples_per_class_) for c in chosen])
