@@ -294,7 +294,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return self
 
     def _encode_targets(self, y):
-        target_type = type_of_target(y, input_name="y")
+        target_type = type_of_target(y, input_name="y", raise_unknown=True)
         if target_type not in ("binary", "multiclass"):
             raise ValueError(
                 "ContrastiveEmbedder needs class labels in y to form similar and "
@@ -307,7 +307,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if len(self.classes_) < 2:
             raise ValueError(
                 "ContrastiveEmbedder needs at least 2 classes to form dissimilar "
-                f"pairs; got 1 class ({self.classes_[0]!r})."
+                f"pairs; got 1 class ({self.classes_.tolist()[0]!r})."
             )
         return y_encoded
 

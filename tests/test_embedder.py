@@ -1,0 +1,401 @@
+"""Behaviour of ContrastiveEmbedder as a scikit-learn transformer."""
+
+import re
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from skorch.callbacks import Callback
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_iris, make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import adjusted_rand_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_contrastive import ContrastiveEmbedder
+
+FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
+
+
+@pytest.fixture
+def blobs():
+    X, y = make_blobs(n_samples=90, centers=3, n_features=5, random_state=0)
+    return X, y
+
+
+@pytest.fixture
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_toy_geometry_separates_classes():
+    """A class set by one feature, buried in a feature of 10x larger noise.
+
+    Raw nearest neighbours mostly see the noise; the embedding must learn to
+    ignore it, so that every point's nearest neighbour shares its class and
+    similar pairs end up far closer than dissimilar ones.
+    """
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=200)
+    informative = (2 * y - 1) + 0.1 * rng.normal(size=200)
+    noise = 10 * rng.normal(size=200)
+    X = np.column_stack([informative, noise])
+    raw_1nn = _leave_one_out_1nn(X, y)
+
+    est = ContrastiveEmbedder(
+        n_components=2, hidden_layer_sizes=(32,), batch_size=32, max_epochs=30,
+        random_state=0,
+    )
+    Z = est.fit_transform(X, y)
+
+    assert _leave_one_out_1nn(Z, y) == 1.0 > raw_1nn
+    distances = np.linalg.norm(Z[:, None] - Z[None], axis=-1)
+    same = y[:, None] == y[None]
+    off_diagonal = ~np.eye(len(y), dtype=bool)
+    assert distances[same & off_diagonal].mean() < 0.25 * distances[~same].mean()
+
+
+def _leave_one_out_1nn(X, y):
+    _, neighbours = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)
+    return float(np.mean(y[neighbours[:, 1]] == y))
+
+
+def test_output_is_float32_of_n_components(blobs):
+    X, y = blobs
+    Z = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y).transform(X)
+    assert Z.dtype == np.float32
+    assert Z.shape == (90, 4)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
+
+
+def test_normalize_false_gives_unnormalised_embeddings(blobs):
+    X, y = blobs
+    est = ContrastiveEmbedder(**FAST, normalize=False, margin=5.0, random_state=0)
+    norms = np.linalg.norm(est.fit_transform(X, y), axis=1)
+    assert not np.allclose(norms, 1.0)
+
+
+def test_fit_transform_equals_fit_then_transform(iris):
+    X, y = iris
+    a = ContrastiveEmbedder(**FAST, random_state=0).fit_transform(X, y)
+    b = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y).transform(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_same_seed_is_bit_identical_and_seeds_differ(iris):
+    X, y = iris
+    a = ContrastiveEmbedder(**FAST, dropout=0.2, random_state=1).fit_transform(X, y)
+    b = ContrastiveEmbedder(**FAST, dropout=0.2, random_state=1).fit_transform(X, y)
+    c = ContrastiveEmbedder(**FAST, dropout=0.2, random_state=2).fit_transform(X, y)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_random_state_instance_is_accepted(iris):
+    X, y = iris
+    a = ContrastiveEmbedder(**FAST, random_state=np.random.RandomState(3))
+    b = ContrastiveEmbedder(**FAST, random_state=np.random.RandomState(3))
+    np.testing.assert_array_equal(a.fit_transform(X, y), b.fit_transform(X, y))
+
+
+def test_global_rngs_are_left_untouched(iris):
+    """Fitting with an int seed neither reads nor advances the global RNGs."""
+    X, y = iris
+    torch_state = torch.random.get_rng_state()
+    numpy_state = np.random.get_state()[1].copy()
+    ContrastiveEmbedder(**FAST, dropout=0.1, random_state=0).fit(X, y)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+
+
+def test_learns_on_iris(iris):
+    """A real fit improves k-NN over chance by far and matches raw features."""
+    X, y = iris
+    Z = ContrastiveEmbedder(hidden_layer_sizes=(64,), max_epochs=30, random_state=0)
+    Z = Z.fit_transform(X, y)
+    assert _leave_one_out_1nn(Z, y) >= 0.93
+
+
+def test_pipeline_with_knn_and_kmeans(iris):
+    X, y = iris
+    knn = make_pipeline(
+        StandardScaler(), ContrastiveEmbedder(**FAST, random_state=0),
+        KNeighborsClassifier(),
+    )
+    assert knn.fit(X, y).score(X, y) > 0.8
+    kmeans = make_pipeline(
+        ContrastiveEmbedder(n_components=4, max_epochs=20, random_state=0),
+        KMeans(n_clusters=3, n_init=3, random_state=0),
+    )
+    kmeans.fit(X, y)
+    assert adjusted_rand_score(y, kmeans[-1].labels_) > 0.6
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_grid_search_over_margin(iris, n_jobs):
+    X, y = iris
+    pipe = make_pipeline(
+        ContrastiveEmbedder(**FAST, random_state=0), KNeighborsClassifier()
+    )
+    search = GridSearchCV(
+        pipe, {"contrastiveembedder__margin": [0.5, 1.0, 2.0]}, cv=2, n_jobs=n_jobs
+    )
+    search.fit(X, y)
+    assert search.best_params_["contrastiveembedder__margin"] in (0.5, 1.0, 2.0)
+    assert search.best_estimator_[0].net_.criterion_.margin == (
+        search.best_params_["contrastiveembedder__margin"]
+    )
+
+
+def test_clone_keeps_params_and_drops_fit(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, margin=0.7, random_state=0).fit(X, y)
+    copy = clone(est)
+    assert copy.get_params() == est.get_params()
+    assert not hasattr(copy, "net_")
+
+
+def test_pandas_in_and_out_with_string_labels(iris):
+    X, y = iris
+    frame = pd.DataFrame(X, columns=["sepal_l", "sepal_w", "petal_l", "petal_w"])
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    est = ContrastiveEmbedder(**FAST, random_state=0).set_output(transform="pandas")
+    out = est.fit(frame, labels).transform(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == [f"contrastiveembedder{i}" for i in range(4)]
+    assert list(out.columns) == list(est.get_feature_names_out())
+    assert list(est.feature_names_in_) == list(frame.columns)
+    assert list(est.classes_) == ["setosa", "versicolor", "virginica"]
+    assert out.index.equals(frame.index)
+
+
+def test_joblib_round_trip_is_bit_identical(iris, tmp_path):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    joblib.dump(est, tmp_path / "embedder.joblib")
+    loaded = joblib.load(tmp_path / "embedder.joblib")
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+def test_transform_in_chunks_matches_large_batch(iris, monkeypatch):
+    """transform's memory is bounded by batching; batching does not change rows."""
+    import sklearn_contrastive._embedder as embedder_module
+
+    X, y = iris
+    monkeypatch.setattr(embedder_module, "_TRANSFORM_BATCH_SIZE", 7)
+    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    assert est.net_.iterator_valid__batch_size == 7
+    full = est.net_.module_(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()
+    np.testing.assert_allclose(est.transform(X), full, atol=1e-6)
+
+
+def test_duplicated_rows_train_to_finite_embeddings():
+    X = np.repeat(np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]), 20, axis=0)
+    y = np.repeat([0, 1, 1], 20)
+    Z = ContrastiveEmbedder(**FAST, random_state=0).fit_transform(X, y)
+    assert np.isfinite(Z).all()
+
+
+def test_imbalanced_and_class_sorted_labels_still_learn():
+    """990 rows of one class and 10 of another, sorted by class."""
+    X, y = make_blobs(
+        n_samples=[990, 10], centers=[[0, 0], [3, 3]], cluster_std=0.5, random_state=0
+    )
+    order = np.argsort(y, kind="stable")
+    Z = ContrastiveEmbedder(**FAST, random_state=0).fit_transform(X[order], y[order])
+    assert _leave_one_out_1nn(Z, y[order]) > 0.99
+
+
+# -- net_params: any other skorch setting
+
+
+class _CountEpochs(Callback):
+    """A user callback written the skorch way: state is set in initialize()."""
+
+    def initialize(self):
+        self.epochs_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_ += 1
+
+
+def test_net_params_callbacks_run_on_a_private_copy(iris):
+    X, y = iris
+    counter = _CountEpochs()
+    est = ContrastiveEmbedder(
+        **FAST, random_state=0, net_params={"callbacks": [("count", counter)]}
+    ).fit(X, y)
+    assert dict(est.net_.callbacks_)["count"].epochs_ == FAST["max_epochs"]
+    # The parameter itself is not mutated by fit (scikit-learn's contract).
+    assert not hasattr(counter, "epochs_")
+    assert clone(est).net_params["callbacks"][0][1] is not counter
+
+
+def test_net_params_nested_keys_get_set_and_grid_search(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(
+        **FAST, optimizer="sgd", random_state=0,
+        net_params={"optimizer__momentum": 0.5},
+    )
+    assert est.get_params()["net_params__optimizer__momentum"] == 0.5
+    est.set_params(net_params__optimizer__momentum=0.9, margin=0.5)
+    assert est.net_params == {"optimizer__momentum": 0.9}
+    assert est.margin == 0.5
+    est.fit(X, y)
+    assert est.net_.optimizer_.defaults["momentum"] == 0.9
+
+    pipe = make_pipeline(est, KNeighborsClassifier())
+    search = GridSearchCV(
+        pipe,
+        {"contrastiveembedder__net_params__optimizer__momentum": [0.0, 0.9]},
+        cv=2,
+    ).fit(X, y)
+    best = search.best_estimator_[0]
+    assert best.net_.optimizer_.defaults["momentum"] in (0.0, 0.9)
+
+
+def test_net_params_train_split_records_validation_loss(iris):
+    from skorch.dataset import ValidSplit
+
+    X, y = iris
+    est = ContrastiveEmbedder(
+        **FAST, random_state=0,
+        net_params={"train_split": ValidSplit(0.2, stratified=True)},
+    ).fit(X, y)
+    assert np.isfinite(est.net_.history[-1, "valid_loss"])
+
+
+# -- bad input gets a clear error
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_X_is_refused(iris, value):
+    X, y = iris
+    X = X.copy()
+    X[3, 1] = value
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        ContrastiveEmbedder(**FAST).fit(X, y)
+
+
+def test_single_class_is_refused(iris):
+    X, _ = iris
+    msg = (
+        "ContrastiveEmbedder needs at least 2 classes to form dissimilar pairs; "
+        "got 1 class ('a')."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        ContrastiveEmbedder(**FAST).fit(X, np.full(len(X), "a"))
+
+
+def test_continuous_y_is_refused(iris):
+    X, _ = iris
+    y = np.linspace(0, 1, len(X))
+    with pytest.raises(ValueError, match="needs class labels.*'continuous'.*KBins"):
+        ContrastiveEmbedder(**FAST).fit(X, y)
+
+
+def test_missing_y_is_refused(iris):
+    X, _ = iris
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        ContrastiveEmbedder(**FAST).fit(X, None)
+
+
+def test_transform_before_fit(iris):
+    X, _ = iris
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        ContrastiveEmbedder().transform(X)
+
+
+def test_wrong_number_of_features_at_transform(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but ContrastiveEmbedder"):
+        est.transform(X[:, :3])
+
+
+def test_sparse_X_is_refused_with_type_error(iris):
+    X, y = iris
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        ContrastiveEmbedder(**FAST).fit(sp.csr_matrix(X), y)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"margin": 0}, ValueError, "margin == 0, must be > 0"),
+        ({"margin": -1.0}, ValueError, "margin == -1.0, must be > 0"),
+        ({"margin": "1"}, TypeError, "margin must be an instance of float"),
+        ({"n_components": 0}, ValueError, "n_components == 0, must be >= 1"),
+        ({"n_components": 2.5}, TypeError, "n_components must be an instance of int"),
+        ({"batch_size": 1}, ValueError, "batch_size == 1, must be >= 2"),
+        ({"max_epochs": 0}, ValueError, "max_epochs == 0, must be >= 1"),
+        ({"lr": 0.0}, ValueError, "lr == 0.0, must be > 0"),
+        ({"weight_decay": -0.1}, ValueError, "weight_decay == -0.1, must be >= 0"),
+        ({"dropout": 1.0}, ValueError, r"dropout == 1.0, must be < 1"),
+        ({"similar_weight": -1}, ValueError, "similar_weight == -1, must be >= 0"),
+        ({"verbose": -1}, ValueError, "verbose == -1, must be >= 0"),
+        ({"normalize": "yes"}, TypeError, "normalize must be True or False; got 'yes'"),
+        (
+            {"hidden_layer_sizes": (64, 0)},
+            ValueError,
+            re.escape("hidden_layer_sizes must be a tuple of positive integers"),
+        ),
+        ({"hidden_layer_sizes": 64}, ValueError, "got 64"),
+        ({"optimizer": "lbfgs"}, ValueError, "optimizer must be one of .*got 'lbfgs'"),
+        ({"device": "tpu"}, ValueError, "device must be 'cpu', 'cuda'.*got 'tpu'"),
+        ({"net_params": [("lr", 1)]}, TypeError, "net_params must be a dict"),
+        ({"net_params": {"lr": 0.1}}, ValueError, "may not set 'lr'.*use lr instead"),
+        (
+            {"net_params": {"module__n_components": 3}},
+            ValueError,
+            "may not set 'module__n_components'",
+        ),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(iris, params, error, match):
+    X, y = iris
+    with pytest.raises(error, match=match):
+        ContrastiveEmbedder(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_refused(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="sees no CUDA device; use device='cpu'"):
+        ContrastiveEmbedder(**FAST, device="cuda").fit(X, y)
+
+
+def test_device_auto_falls_back_to_cpu(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, device="auto", random_state=0).fit(X, y)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert est.net_.device == expected
+
+
+def test_diverging_loss_stops_with_advice_and_no_model(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(
+        **{**FAST, "max_epochs": 50}, normalize=False, optimizer="sgd", lr=1e12,
+        weight_decay=0.0, margin=10.0, random_state=0,
+    )
+    with pytest.raises(FloatingPointError, match="Scale the features.*lower the"):
+        est.fit(X * 1e6, y)
+    assert not hasattr(est, "net_")
+
+
+def test_verbose_0_prints_nothing_and_verbose_1_prints_the_epoch_table(iris, capsys):
+    X, y = iris
+    ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    assert capsys.readouterr().out == ""
+    ContrastiveEmbedder(**FAST, random_state=0, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "epoch" in out
