@@ -117,6 +117,11 @@ class ClassBalancedLoader(_TensorBatches):
         **kwargs,
     ) -> None:
         super().__init__(dataset)
+        if self.y is None:
+            raise ValueError(
+                "ClassBalancedLoader needs class labels as the dataset's target; "
+                "got a dataset without one. Pass y to fit."
+            )
         labels = self.y[torch.from_numpy(self.rows)].cpu().numpy()
         self.sampler = ClassBalancedBatchSampler(
             labels,

@@ -32,9 +32,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 def paired_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Euclidean distance between matching rows of ``a`` and ``b``.
 
-    Unlike ``torch.linalg.norm(a - b, dim=1)``, the gradient is finite (zero)
-    where two rows coincide, so training on duplicated rows cannot turn the
-    weights into NaN.
+    Unlike the naive ``torch.sqrt(((a - b) ** 2).sum(dim=1))``, whose gradient
+    is NaN where two rows coincide, the gradient here is zero there, so
+    training on duplicated rows cannot turn the weights into NaN.
 
     Parameters
     ----------

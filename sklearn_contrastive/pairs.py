@@ -71,11 +71,12 @@ class ClassBalancedBatchSampler:
     ``P = batch_size // M`` classes drawn uniformly without replacement and
     ``M`` rows of each (``M = 4`` by default). Within a class, rows are taken
     from a fresh permutation and a new permutation is drawn when one is used
-    up, so every row is seen about equally often. A class with fewer than
-    ``M`` rows contributes all of them.
+    up, so every row is seen about equally often and no row appears twice in
+    a batch. A class with fewer than ``M`` rows contributes all of them.
 
-    One pass yields ``ceil(n_samples / batch_size)`` batches, so an epoch
-    costs about what a plain shuffled pass costs.
+    One pass yields enough batches to visit about ``n_samples`` rows
+    (``ceil(n_samples / batch_size)`` when every class has ``M`` rows or
+    more), so an epoch costs about what a plain shuffled pass costs.
 
     Parameters
     ----------
@@ -126,27 +127,38 @@ class ClassBalancedBatchSampler:
             1, min(n_classes, self.batch_size // samples_per_class)
         )
         self._n_samples = len(labels)
+        if self._n_samples == 0:
+            raise ValueError("ClassBalancedBatchSampler needs at least one row.")
+        # Expected rows per batch: P classes, each giving min(M, class size).
+        per_class = np.minimum(counts, samples_per_class).mean()
+        self._rows_per_batch = max(1.0, self.n_classes_per_batch * per_class)
         self._permutations = [None] * n_classes
         self._positions = [0] * n_classes
 
     def __len__(self) -> int:
-        return max(1, math.ceil(self._n_samples / self.batch_size))
+        # Enough batches for one pass to visit about n_samples rows.
+        return max(1, math.ceil(self._n_samples / self._rows_per_batch))
 
     def _take(self, c: int, m: int) -> np.ndarray:
-        """Next ``m`` rows of class ``c`` (all of them if it has fewer)."""
+        """Next ``m`` distinct rows of class ``c`` (all of them if it has fewer)."""
         members = self._members[c]
         m = min(m, len(members))
-        taken = []
-        while m > 0:
-            if self._permutations[c] is None or self._positions[c] >= len(members):
-                self._permutations[c] = self.random_state.permutation(members)
-                self._positions[c] = 0
-            start = self._positions[c]
-            chunk = self._permutations[c][start : start + m]
-            self._positions[c] = start + len(chunk)
-            taken.append(chunk)
-            m -= len(chunk)
-        return np.concatenate(taken)
+        permutation, position = self._permutations[c], self._positions[c]
+        if permutation is None:
+            permutation, position = self.random_state.permutation(members), 0
+        taken = permutation[position : position + m]
+        position += len(taken)
+        if len(taken) < m:
+            # The permutation ran out mid-batch: draw the next one with the rows
+            # just taken placed last, so that no row appears twice in a batch.
+            rest = np.setdiff1d(members, taken, assume_unique=True)
+            permutation = np.concatenate(
+                [self.random_state.permutation(rest), self.random_state.permutation(taken)]
+            )
+            position = m - len(taken)
+            taken = np.concatenate([taken, permutation[:position]])
+        self._permutations[c], self._positions[c] = permutation, position
+        return taken
 
     def __iter__(self) -> Iterator[np.ndarray]:
         n_classes = len(self._members)

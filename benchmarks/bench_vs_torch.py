@@ -1,0 +1,93 @@
+"""Fit time of ContrastiveEmbedder against a bare PyTorch loop.
+
+Both sides do exactly the same work: the same MLP, the same Adam settings,
+the same class-balanced batches (same sampler, same number of steps) and the
+same in-batch contrastive loss. The estimator adds input validation, label
+encoding and skorch's training loop (callbacks, history). Runs alternate
+inside one process and the ratio of the medians is reported.
+
+    python benchmarks/bench_vs_torch.py [--repeats 5] [--datasets digits hard_synthetic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from datasets import DATASETS  # noqa: E402
+
+from sklearn_contrastive import ContrastiveEmbedder  # noqa: E402
+from sklearn_contrastive.losses import ContrastiveLoss  # noqa: E402
+from sklearn_contrastive.networks import MLP  # noqa: E402
+from sklearn_contrastive.pairs import ClassBalancedBatchSampler  # noqa: E402
+
+
+def fit_bare_loop(X, y, est: ContrastiveEmbedder, seed: int) -> torch.nn.Module:
+    """The hand-written loop a PyTorch user would write for the same job."""
+    torch.manual_seed(seed)
+    module = MLP(
+        X.shape[1], est.hidden_layer_sizes, est.n_components, est.normalize
+    )
+    optimizer = torch.optim.Adam(
+        module.parameters(), lr=est.lr, weight_decay=est.weight_decay
+    )
+    criterion = ContrastiveLoss(est.margin)
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    rng = np.random.default_rng(seed)
+    module.train()
+    for _ in range(est.max_epochs):
+        sampler = ClassBalancedBatchSampler(y, est.batch_size, random_state=rng)
+        for rows in sampler:
+            rows = torch.from_numpy(rows)
+            optimizer.zero_grad()
+            loss = criterion(module(X_t[rows]), y_t[rows])
+            loss.backward()
+            optimizer.step()
+    return module
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--max-epochs", type=int, default=None)
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    args = parser.parse_args(argv)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}")
+    print("| data | rows | epochs | estimator s (median) | bare loop s (median) "
+          "| ratio |")
+    print("|---|---|---|---|---|---|")
+    for name in args.datasets:
+        X, _, y, _ = DATASETS[name]()
+        y = y.astype(np.int64)
+        est = ContrastiveEmbedder(random_state=0)
+        if args.max_epochs:
+            est.set_params(max_epochs=args.max_epochs)
+        # Warm-up: the first optimizer step in a process imports torch._dynamo.
+        ContrastiveEmbedder(max_epochs=1, random_state=0).fit(X, y)
+        fit_bare_loop(X, y, ContrastiveEmbedder(max_epochs=1), 0)
+        estimator_times, bare_times = [], []
+        for repeat in range(args.repeats):
+            start = time.perf_counter()
+            est.set_params(random_state=repeat).fit(X, y)
+            estimator_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            fit_bare_loop(X, y, est, repeat)
+            bare_times.append(time.perf_counter() - start)
+        est_median = statistics.median(estimator_times)
+        bare_median = statistics.median(bare_times)
+        print(f"| {name} | {len(X)} | {est.max_epochs} | {est_median:.2f} "
+              f"| {bare_median:.2f} | {est_median / bare_median:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
