@@ -33,9 +33,7 @@ from sklearn_contrastive.pairs import ClassBalancedBatchSampler  # noqa: E402
 def fit_bare_loop(X, y, est: ContrastiveEmbedder, seed: int) -> torch.nn.Module:
     """The hand-written loop a PyTorch user would write for the same job."""
     torch.manual_seed(seed)
-    module = MLP(
-        X.shape[1], est.hidden_layer_sizes, est.n_components, est.normalize
-    )
+    module = MLP(X.shape[1], est.hidden_layer_sizes, est.n_components, est.normalize)
     optimizer = torch.optim.Adam(
         module.parameters(), lr=est.lr, weight_decay=est.weight_decay
     )
@@ -61,10 +59,13 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     args = parser.parse_args(argv)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}")
-    print("| data | rows | epochs | estimator s (median) | bare loop s (median) "
-          "| ratio |")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}"
+    )
+    print(
+        "| data | rows | epochs | estimator s (median) | bare loop s (median) | ratio |"
+    )
     print("|---|---|---|---|---|---|")
     for name in args.datasets:
         X, _, y, _ = DATASETS[name]()
@@ -85,8 +86,11 @@ def main(argv=None):
             bare_times.append(time.perf_counter() - start)
         est_median = statistics.median(estimator_times)
         bare_median = statistics.median(bare_times)
-        print(f"| {name} | {len(X)} | {est.max_epochs} | {est_median:.2f} "
-              f"| {bare_median:.2f} | {est_median / bare_median:.2f} |", flush=True)
+        print(
+            f"| {name} | {len(X)} | {est.max_epochs} | {est_median:.2f} "
+            f"| {bare_median:.2f} | {est_median / bare_median:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

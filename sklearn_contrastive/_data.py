@@ -86,7 +86,9 @@ class BatchLoader(_TensorBatches):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.rows), self.batch_size):
-            yield self._batch(np.arange(start, min(start + self.batch_size, len(self.rows))))
+            yield self._batch(
+                np.arange(start, min(start + self.batch_size, len(self.rows)))
+            )
 
 
 class ClassBalancedLoader(_TensorBatches):

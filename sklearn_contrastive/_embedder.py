@@ -7,13 +7,17 @@ import numbers
 
 import numpy as np
 import torch
-from skorch import NeuralNet
-from skorch.callbacks import Callback
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import Callback
 
 from ._data import BatchLoader, ClassBalancedLoader
 from .losses import ContrastiveLoss
@@ -71,7 +75,9 @@ class _FiniteLossGuard(Callback):
             )
 
 
-class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ContrastiveEmbedder(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     r"""Learn an embedding with the contrastive loss of Hadsell et al. (2006).
 
     ``fit(X, y)`` trains a neural network so that rows of the same class land
@@ -316,7 +322,9 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if not (
             isinstance(self.hidden_layer_sizes, (tuple, list))
             and all(
-                isinstance(size, numbers.Integral) and not isinstance(size, bool) and size > 0
+                isinstance(size, numbers.Integral)
+                and not isinstance(size, bool)
+                and size > 0
                 for size in self.hidden_layer_sizes
             )
         ):
@@ -329,12 +337,18 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         )
         check_scalar(self.similar_weight, "similar_weight", numbers.Real, min_val=0)
         check_scalar(
-            self.dropout, "dropout", numbers.Real, min_val=0, max_val=1,
+            self.dropout,
+            "dropout",
+            numbers.Real,
+            min_val=0,
+            max_val=1,
             include_boundaries="left",
         )
         check_scalar(self.max_epochs, "max_epochs", numbers.Integral, min_val=1)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=2)
-        check_scalar(self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither")
+        check_scalar(
+            self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither"
+        )
         check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
         check_scalar(self.verbose, "verbose", numbers.Integral, min_val=0)
         if not isinstance(self.normalize, (bool, np.bool_)):
@@ -344,11 +358,14 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             if not isinstance(self.net_params, dict):
                 raise TypeError(
                     "net_params must be a dict of skorch settings such as "
-                    f"{{'callbacks': [...]}}, or None; got {type(self.net_params).__name__}."
+                    "{'callbacks': [...]}, or None; got "
+                    f"{type(self.net_params).__name__}."
                 )
             for key in self.net_params:
                 if key in _RESERVED_NET_PARAMS or key.startswith("module__"):
-                    use = _RESERVED_NET_PARAMS.get(key, "hidden_layer_sizes / n_components")
+                    use = _RESERVED_NET_PARAMS.get(
+                        key, "hidden_layer_sizes / n_components"
+                    )
                     raise ValueError(
                         f"net_params may not set {key!r}: ContrastiveEmbedder sets it "
                         f"from its own parameters; use {use} instead."

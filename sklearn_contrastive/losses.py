@@ -94,9 +94,7 @@ def contrastive_loss(
         A scalar, or a tensor of shape (n_pairs,) when ``reduction="none"``.
     """
     if reduction not in _REDUCTIONS:
-        raise ValueError(
-            f"reduction must be one of {_REDUCTIONS}; got {reduction!r}."
-        )
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}.")
     dissimilar = pair_labels.to(dtype=distances.dtype)
     similar_term = 0.5 * distances.pow(2)
     dissimilar_term = 0.5 * torch.clamp(margin - distances, min=0).pow(2)

@@ -153,7 +153,10 @@ class ClassBalancedBatchSampler:
             # just taken placed last, so that no row appears twice in a batch.
             rest = np.setdiff1d(members, taken, assume_unique=True)
             permutation = np.concatenate(
-                [self.random_state.permutation(rest), self.random_state.permutation(taken)]
+                [
+                    self.random_state.permutation(rest),
+                    self.random_state.permutation(taken),
+                ]
             )
             position = m - len(taken)
             taken = np.concatenate([taken, permutation[:position]])
@@ -169,4 +172,6 @@ class ClassBalancedBatchSampler:
                 chosen = self.random_state.choice(
                     n_classes, self.n_classes_per_batch, replace=False
                 )
-            yield np.concatenate([self._take(c, self.samples_per_class_) for c in chosen])
+            yield np.concatenate(
+                [self._take(c, self.samples_per_class_) for c in chosen]
+            )

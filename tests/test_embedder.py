@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
-from skorch.callbacks import Callback
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris, make_blobs
@@ -18,6 +17,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from sklearn_contrastive import ContrastiveEmbedder
 
@@ -51,7 +51,10 @@ def test_toy_geometry_separates_classes():
     raw_1nn = _leave_one_out_1nn(X, y)
 
     est = ContrastiveEmbedder(
-        n_components=2, hidden_layer_sizes=(32,), batch_size=32, max_epochs=30,
+        n_components=2,
+        hidden_layer_sizes=(32,),
+        batch_size=32,
+        max_epochs=30,
         random_state=0,
     )
     Z = est.fit_transform(X, y)
@@ -110,10 +113,10 @@ def test_global_rngs_are_left_untouched(iris):
     """Fitting with an int seed neither reads nor advances the global RNGs."""
     X, y = iris
     torch_state = torch.random.get_rng_state()
-    numpy_state = np.random.get_state()[1].copy()
+    numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002
     ContrastiveEmbedder(**FAST, dropout=0.1, random_state=0).fit(X, y)
     assert torch.equal(torch.random.get_rng_state(), torch_state)
-    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)  # noqa: NPY002
 
 
 def test_learns_on_iris(iris):
@@ -127,7 +130,8 @@ def test_learns_on_iris(iris):
 def test_pipeline_with_knn_and_kmeans(iris):
     X, y = iris
     knn = make_pipeline(
-        StandardScaler(), ContrastiveEmbedder(**FAST, random_state=0),
+        StandardScaler(),
+        ContrastiveEmbedder(**FAST, random_state=0),
         KNeighborsClassifier(),
     )
     assert knn.fit(X, y).score(X, y) > 0.8
@@ -150,8 +154,9 @@ def test_grid_search_over_margin(iris, n_jobs):
     )
     search.fit(X, y)
     assert search.best_params_["contrastiveembedder__margin"] in (0.5, 1.0, 2.0)
-    assert search.best_estimator_[0].net_.criterion_.margin == (
-        search.best_params_["contrastiveembedder__margin"]
+    assert (
+        search.best_estimator_[0].net_.criterion_.margin
+        == (search.best_params_["contrastiveembedder__margin"])
     )
 
 
@@ -243,7 +248,9 @@ def test_net_params_callbacks_run_on_a_private_copy(iris):
 def test_net_params_nested_keys_get_set_and_grid_search(iris):
     X, y = iris
     est = ContrastiveEmbedder(
-        **FAST, optimizer="sgd", random_state=0,
+        **FAST,
+        optimizer="sgd",
+        random_state=0,
         net_params={"optimizer__momentum": 0.5},
     )
     assert est.get_params()["net_params__optimizer__momentum"] == 0.5
@@ -268,7 +275,8 @@ def test_net_params_train_split_records_validation_loss(iris):
 
     X, y = iris
     est = ContrastiveEmbedder(
-        **FAST, random_state=0,
+        **FAST,
+        random_state=0,
         net_params={"train_split": ValidSplit(0.2, stratified=True)},
     ).fit(X, y)
     assert np.isfinite(est.net_.history[-1, "valid_loss"])
@@ -384,8 +392,13 @@ def test_device_auto_falls_back_to_cpu(iris):
 def test_diverging_loss_stops_with_advice_and_no_model(iris):
     X, y = iris
     est = ContrastiveEmbedder(
-        **{**FAST, "max_epochs": 50}, normalize=False, optimizer="sgd", lr=1e12,
-        weight_decay=0.0, margin=10.0, random_state=0,
+        **{**FAST, "max_epochs": 50},
+        normalize=False,
+        optimizer="sgd",
+        lr=1e12,
+        weight_decay=0.0,
+        margin=10.0,
+        random_state=0,
     )
     with pytest.raises(FloatingPointError, match="Scale the features.*lower the"):
         est.fit(X * 1e6, y)
