@@ -41,8 +41,9 @@ def fit_bare_loop(X, y, est: ContrastiveEmbedder, seed: int) -> torch.nn.Module:
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
     rng = np.random.default_rng(seed)
     module.train()
+    # One sampler per fit, iterated once per epoch, as skorch does with a loader.
+    sampler = ClassBalancedBatchSampler(y, est.batch_size, random_state=rng)
     for _ in range(est.max_epochs):
-        sampler = ClassBalancedBatchSampler(y, est.batch_size, random_state=rng)
         for rows in sampler:
             rows = torch.from_numpy(rows)
             optimizer.zero_grad()

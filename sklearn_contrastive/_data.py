@@ -94,9 +94,9 @@ class BatchLoader(_TensorBatches):
 class ClassBalancedLoader(_TensorBatches):
     """Class-balanced training batches, reshuffled on every epoch.
 
-    skorch builds a new loader for each epoch; the shared ``random_state``
-    generator makes each epoch's batches differ while the whole fit stays
-    reproducible.
+    skorch builds the loader once per ``fit`` and iterates over it once per
+    epoch; each pass draws from the shared ``random_state`` generator, so each
+    epoch's batches differ while the whole fit stays reproducible.
 
     Parameters
     ----------

@@ -279,6 +279,9 @@ class ContrastiveEmbedder(
         self : object
             The fitted estimator.
         """
+        # A fit that fails part-way must not leave the previous net_ next to
+        # this fit's classes_ and n_features_in_.
+        self.__dict__.pop("net_", None)
         X, y = validate_data(self, X, y, dtype=np.float32)
         y_encoded = self._encode_targets(y)
         self._validate_params()
@@ -391,10 +394,9 @@ class ContrastiveEmbedder(
             parsed = torch.device(device)
         except (RuntimeError, TypeError):
             parsed = None
-        if parsed is None or parsed.type not in ("cpu", "cuda", "mps"):
+        if parsed is None or parsed.type not in ("cpu", "cuda"):
             raise ValueError(
-                "device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'; "
-                f"got {device!r}."
+                f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}."
             )
         if parsed.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
@@ -453,6 +455,9 @@ class ContrastiveEmbedder(
         X = validate_data(self, X, reset=False, dtype=np.float32)
         embeddings = self.net_.forward(torch.from_numpy(X), training=False)
         return embeddings.numpy()
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

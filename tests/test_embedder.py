@@ -359,7 +359,7 @@ def test_sparse_X_is_refused_with_type_error(iris):
         ),
         ({"hidden_layer_sizes": 64}, ValueError, "got 64"),
         ({"optimizer": "lbfgs"}, ValueError, "optimizer must be one of .*got 'lbfgs'"),
-        ({"device": "tpu"}, ValueError, "device must be 'cpu', 'cuda'.*got 'tpu'"),
+        ({"device": "tpu"}, ValueError, "device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got 'tpu'"),
         ({"net_params": [("lr", 1)]}, TypeError, "net_params must be a dict"),
         ({"net_params": {"lr": 0.1}}, ValueError, "may not set 'lr'.*use lr instead"),
         (
@@ -402,7 +402,18 @@ def test_diverging_loss_stops_with_advice_and_no_model(iris):
     )
     with pytest.raises(FloatingPointError, match="Scale the features.*lower the"):
         est.fit(X * 1e6, y)
-    assert not hasattr(est, "net_")
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+
+
+def test_failed_refit_does_not_keep_the_previous_model(iris):
+    """A refit that fails must not leave the old net_ beside the new classes_."""
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="needs at least 2 classes"):
+        est.fit(X, np.zeros(len(X)))
+    with pytest.raises(NotFittedError):
+        est.transform(X)
 
 
 def test_verbose_0_prints_nothing_and_verbose_1_prints_the_epoch_table(iris, capsys):
