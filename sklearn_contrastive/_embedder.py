@@ -111,7 +111,7 @@ class ContrastiveEmbedder(
     dropout : float, default=0.0
         Dropout probability after each hidden layer.
 
-    max_epochs : int, default=50
+    max_epochs : int, default=25
         Number of passes over the training data.
 
     batch_size : int, default=256
@@ -213,7 +213,7 @@ class ContrastiveEmbedder(
         normalize=True,
         similar_weight=1.0,
         dropout=0.0,
-        max_epochs=50,
+        max_epochs=25,
         batch_size=256,
         lr=1e-3,
         weight_decay=1e-3,
