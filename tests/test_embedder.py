@@ -359,7 +359,11 @@ def test_sparse_X_is_refused_with_type_error(iris):
         ),
         ({"hidden_layer_sizes": 64}, ValueError, "got 64"),
         ({"optimizer": "lbfgs"}, ValueError, "optimizer must be one of .*got 'lbfgs'"),
-        ({"device": "tpu"}, ValueError, "device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got 'tpu'"),
+        (
+            {"device": "tpu"},
+            ValueError,
+            "device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got 'tpu'",
+        ),
         ({"net_params": [("lr", 1)]}, TypeError, "net_params must be a dict"),
         ({"net_params": {"lr": 0.1}}, ValueError, "may not set 'lr'.*use lr instead"),
         (
