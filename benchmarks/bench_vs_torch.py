@@ -33,7 +33,9 @@ from sklearn_contrastive.pairs import ClassBalancedBatchSampler  # noqa: E402
 def fit_bare_loop(X, y, est: ContrastiveEmbedder, seed: int) -> torch.nn.Module:
     """The hand-written loop a PyTorch user would write for the same job."""
     torch.manual_seed(seed)
-    module = MLP(X.shape[1], est.hidden_layer_sizes, est.n_components, est.normalize)
+    module = MLP(
+        X.shape[1], est.hidden_layer_sizes, est.n_components, est.normalize, est.dropout
+    )
     optimizer = torch.optim.Adam(
         module.parameters(), lr=est.lr, weight_decay=est.weight_decay
     )

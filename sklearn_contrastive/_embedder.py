@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 
 import numpy as np
@@ -52,10 +53,22 @@ _RESERVED_NET_PARAMS = {
     "verbose": "verbose",
     "iterator_train": "the estimator itself",
     "iterator_train__random_state": "random_state",
+    "iterator_train__batch_size": "batch_size",
+    "iterator_valid__batch_size": "batch_size",
+    "dataset": "the estimator itself",
     "iterator_valid": "the estimator itself",
 }
 
 _NET_PARAMS_PREFIX = "net_params__"
+
+
+def _as_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing memory with ``array``, copying only read-only input.
+
+    torch warns on read-only arrays, such as the memmaps that joblib hands to
+    GridSearchCV workers.
+    """
+    return torch.from_numpy(np.require(array, requirements="W"))
 
 
 class _FiniteLossGuard(Callback):
@@ -64,15 +77,22 @@ class _FiniteLossGuard(Callback):
     def __init__(self, estimator_params: dict) -> None:
         self.estimator_params = estimator_params
 
+    def _fail(self, what, net):
+        raise FloatingPointError(
+            f"ContrastiveEmbedder's {what} in epoch {len(net.history)}; fitting "
+            "stopped rather than return a model of NaN. Scale the features (e.g. "
+            "put a StandardScaler first in a Pipeline) or lower the learning rate "
+            f"(got lr={self.estimator_params['lr']})."
+        )
+
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
         if loss is not None and not torch.isfinite(loss).all():
-            lr = self.estimator_params["lr"]
-            raise FloatingPointError(
-                f"ContrastiveEmbedder's training loss became {loss.item()} in "
-                f"epoch {len(net.history)}; fitting stopped rather than return a "
-                "model of NaN. Scale the features (e.g. put a StandardScaler "
-                f"first in a Pipeline) or lower the learning rate (got lr={lr})."
-            )
+            self._fail(f"training loss became {loss.item()}", net)
+
+    def on_train_end(self, net, **kwargs):
+        # The last optimizer step comes after the last loss was checked.
+        if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
+            self._fail("weights became non-finite", net)
 
 
 class ContrastiveEmbedder(
@@ -108,8 +128,10 @@ class ContrastiveEmbedder(
         Weight of the similar-pair term of the loss relative to the
         dissimilar-pair term. ``1.0`` is the loss of the paper.
 
-    dropout : float, default=0.0
-        Dropout probability after each hidden layer.
+    dropout : float, default=0.2
+        Dropout probability after each hidden layer. It regularises: on a
+        noisy benchmark it raised 5-NN accuracy from 0.575 to 0.633 at the
+        cost of 0.002 on digits (see the design notes).
 
     max_epochs : int, default=25
         Number of passes over the training data.
@@ -212,7 +234,7 @@ class ContrastiveEmbedder(
         margin=1.0,
         normalize=True,
         similar_weight=1.0,
-        dropout=0.0,
+        dropout=0.2,
         max_epochs=25,
         batch_size=256,
         lr=1e-3,
@@ -291,11 +313,17 @@ class ContrastiveEmbedder(
         sampler_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
 
         net = self._build_net(X.shape[1], device, sampler_rng)
-        cuda_devices = [torch.device(device)] if device.startswith("cuda") else []
-        # fork_rng leaves the caller's global torch RNG as it was.
-        with torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(torch_seed)
-            net.fit(torch.from_numpy(X), torch.from_numpy(y_encoded))
+        on_cuda = device.startswith("cuda")
+        # fork_rng restores the CPU generator and the training device's one;
+        # seeding only those leaves every other generator of the caller alone.
+        with torch.random.fork_rng(devices=[torch.device(device)] if on_cuda else []):
+            torch.random.default_generator.manual_seed(torch_seed)
+            if on_cuda:
+                with torch.cuda.device(device):
+                    torch.cuda.manual_seed(torch_seed)
+            net.fit(_as_tensor(X), _as_tensor(y_encoded))
+        # Leave the module as transform uses it, so net_.module_(X) agrees.
+        net.module_.eval()
 
         self.net_ = net
         self.n_iter_ = len(net.history)
@@ -354,6 +382,15 @@ class ContrastiveEmbedder(
         )
         check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
         check_scalar(self.verbose, "verbose", numbers.Integral, min_val=0)
+        for name in ("n_components", "max_epochs", "batch_size", "verbose"):
+            if isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be an int; got {getattr(self, name)!r}.")
+        for name in ("margin", "similar_weight", "dropout", "lr", "weight_decay"):
+            # check_scalar lets NaN and inf through its bounds.
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(
+                    f"{name} must be a finite number; got {getattr(self, name)!r}."
+                )
         if not isinstance(self.normalize, (bool, np.bool_)):
             raise TypeError(f"normalize must be True or False; got {self.normalize!r}.")
         self._resolve_optimizer()
@@ -427,7 +464,6 @@ class ContrastiveEmbedder(
             "iterator_train": ClassBalancedLoader,
             "iterator_train__random_state": sampler_rng,
             "iterator_valid": BatchLoader,
-            "iterator_valid__batch_size": _TRANSFORM_BATCH_SIZE,
             "train_split": None,
             "device": device,
             "verbose": int(self.verbose),
@@ -453,8 +489,15 @@ class ContrastiveEmbedder(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32)
-        embeddings = self.net_.forward(torch.from_numpy(X), training=False)
-        return embeddings.numpy()
+        module = self.net_.module_.eval()
+        device = self.net_.device
+        X = _as_tensor(X)
+        with torch.no_grad():
+            chunks = [
+                module(X[start : start + _TRANSFORM_BATCH_SIZE].to(device)).cpu()
+                for start in range(0, len(X), _TRANSFORM_BATCH_SIZE)
+            ]
+        return torch.cat(chunks).numpy()
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")

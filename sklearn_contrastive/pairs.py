@@ -74,9 +74,11 @@ class ClassBalancedBatchSampler:
     up, so every row is seen about equally often and no row appears twice in
     a batch. A class with fewer than ``M`` rows contributes all of them.
 
-    One pass yields enough batches to visit about ``n_samples`` rows
-    (``ceil(n_samples / batch_size)`` when every class has ``M`` rows or
-    more), so an epoch costs about what a plain shuffled pass costs.
+    One pass yields enough batches to visit about ``n_samples`` rows:
+    ``ceil(n_samples / (P * M))`` when every class has ``M`` rows or more
+    (``P * M`` can fall a little short of ``batch_size``: 250 rows for 10
+    classes and ``batch_size=256``), so an epoch costs about what a plain
+    shuffled pass costs.
 
     Parameters
     ----------

@@ -55,6 +55,7 @@ def test_toy_geometry_separates_classes():
         hidden_layer_sizes=(32,),
         batch_size=32,
         max_epochs=30,
+        dropout=0.0,  # a noise-free geometric check
         random_state=0,
     )
     Z = est.fit_transform(X, y)
@@ -190,16 +191,35 @@ def test_joblib_round_trip_is_bit_identical(iris, tmp_path):
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
 
 
-def test_transform_in_chunks_matches_large_batch(iris, monkeypatch):
-    """transform's memory is bounded by batching; batching does not change rows."""
+def test_transform_in_chunks_matches_one_pass(iris, monkeypatch):
+    """transform bounds memory by chunking; chunking does not change any row."""
     import sklearn_contrastive._embedder as embedder_module
 
     X, y = iris
-    monkeypatch.setattr(embedder_module, "_TRANSFORM_BATCH_SIZE", 7)
     est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
-    assert est.net_.iterator_valid__batch_size == 7
-    full = est.net_.module_(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()
-    np.testing.assert_allclose(est.transform(X), full, atol=1e-6)
+    one_pass = est.transform(X)
+    monkeypatch.setattr(embedder_module, "_TRANSFORM_BATCH_SIZE", 7)
+    np.testing.assert_allclose(est.transform(X), one_pass, atol=1e-6)
+
+
+def test_transform_leaves_the_fitted_module_unchanged(iris):
+    """fit leaves the module in eval mode, so transform changes no state."""
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, dropout=0.5, random_state=0).fit(X, y)
+    assert not est.net_.module_.training
+    direct = est.net_.module_(torch.as_tensor(X, dtype=torch.float32)).detach()
+    np.testing.assert_allclose(est.transform(X), direct.numpy(), atol=1e-6)
+
+
+def test_read_only_input_is_accepted_without_warnings(iris):
+    import warnings
+
+    X, y = iris
+    X = X.astype(np.float32)
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ContrastiveEmbedder(**FAST, random_state=0).fit(X, y).transform(X)
 
 
 def test_duplicated_rows_train_to_finite_embeddings():
@@ -277,7 +297,7 @@ def test_net_params_train_split_records_validation_loss(iris):
     est = ContrastiveEmbedder(
         **FAST,
         random_state=0,
-        net_params={"train_split": ValidSplit(0.2, stratified=True)},
+        net_params={"train_split": ValidSplit(0.2, stratified=True, random_state=0)},
     ).fit(X, y)
     assert np.isfinite(est.net_.history[-1, "valid_loss"])
 
@@ -351,6 +371,19 @@ def test_sparse_X_is_refused_with_type_error(iris):
         ({"dropout": 1.0}, ValueError, r"dropout == 1.0, must be < 1"),
         ({"similar_weight": -1}, ValueError, "similar_weight == -1, must be >= 0"),
         ({"verbose": -1}, ValueError, "verbose == -1, must be >= 0"),
+        (
+            {"margin": float("nan")},
+            ValueError,
+            "margin must be a finite number; got nan",
+        ),
+        ({"lr": float("inf")}, ValueError, "lr must be a finite number; got inf"),
+        ({"dropout": float("nan")}, ValueError, "dropout must be a finite number"),
+        ({"n_components": True}, TypeError, "n_components must be an int; got True"),
+        (
+            {"net_params": {"iterator_train__batch_size": 8}},
+            ValueError,
+            "may not set 'iterator_train__batch_size'.*use batch_size instead",
+        ),
         ({"normalize": "yes"}, TypeError, "normalize must be True or False; got 'yes'"),
         (
             {"hidden_layer_sizes": (64, 0)},
