@@ -66,7 +66,7 @@ class _TensorBatches:
 
 
 class BatchLoader(_TensorBatches):
-    """Consecutive batches in row order: for validation and inference.
+    """Consecutive batches in row order: for skorch's validation and prediction.
 
     Parameters
     ----------

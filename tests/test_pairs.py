@@ -123,16 +123,22 @@ def test_sampler_class_smaller_than_m_contributes_all_its_rows():
         assert Counter(labels[batch].tolist()) == {0: 4, 1: 2, 2: 4}
 
 
+def _visits(labels, batch_size, seed, passes):
+    """How often each row is drawn over ``passes`` passes of one sampler."""
+    sampler = ClassBalancedBatchSampler(
+        labels, batch_size, random_state=np.random.default_rng(seed)
+    )
+    seen = Counter()
+    for _ in range(passes):
+        for batch in sampler:
+            seen.update(batch.tolist())
+    return seen
+
+
 def test_sampler_visits_every_row_about_equally_often():
     """Over many passes each row is seen, and within a class counts differ by <= 1."""
     labels = np.array([0] * 23 + [1] * 7 + [2] * 41 + [3] * 5)
-    sampler = ClassBalancedBatchSampler(
-        labels, 8, random_state=np.random.default_rng(0)
-    )
-    seen = Counter()
-    for _ in range(20):
-        for batch in sampler:
-            seen.update(batch.tolist())
+    seen = _visits(labels, 8, seed=0, passes=20)
     assert set(seen) == set(range(len(labels)))
     for c in range(4):
         counts = [seen[row] for row in np.flatnonzero(labels == c)]
@@ -141,14 +147,8 @@ def test_sampler_visits_every_row_about_equally_often():
 
 def test_sampler_visits_every_row_of_many_classes():
     labels = np.repeat(np.arange(50), 6)
-    sampler = ClassBalancedBatchSampler(
-        labels, 32, random_state=np.random.default_rng(1)
-    )
-    seen = set()
-    for _ in range(10):
-        for batch in sampler:
-            seen.update(batch.tolist())
-    assert seen == set(range(len(labels)))
+    seen = _visits(labels, 32, seed=1, passes=10)
+    assert set(seen) == set(range(len(labels)))
 
 
 def test_sampler_same_seed_same_batches():
