@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .pairs import all_pairs
+from .pairs import PAIR_MINING, all_pairs, hard_pairs, pair_statistics
 
 __all__ = ["ContrastiveLoss", "contrastive_loss", "paired_distances"]
 
@@ -109,18 +109,22 @@ def contrastive_loss(
 
 
 class ContrastiveLoss(nn.Module):
-    r"""Contrastive loss over every pair of a batch of embeddings.
+    r"""Contrastive loss over the pairs of a batch of embeddings.
 
     The batch of ``B`` embeddings is embedded once; the ``B (B - 1) / 2``
     pairwise distances are taken from :func:`torch.pdist` (exact, and with a
     finite gradient where two embeddings coincide), and pairs of the same
     class are similar (``Y = 0``), pairs of different classes dissimilar
-    (``Y = 1``).
+    (``Y = 1``). With ``pair_mining="all"`` every pair counts:
 
     .. math::
 
         L = \frac{1}{|P|} \sum_{(i, j) \in P} (1 - Y_{ij}) \tfrac{1}{2}
             D_{ij}^2 + Y_{ij} \tfrac{1}{2} \max(0, m - D_{ij})^2
+
+    With ``pair_mining="hard"``, ``P`` shrinks to the pairs chosen by
+    :func:`~sklearn_contrastive.pairs.hard_pairs`: each row's farthest
+    similar pair and the dissimilar pairs inside the margin.
 
     Parameters
     ----------
@@ -128,6 +132,14 @@ class ContrastiveLoss(nn.Module):
         The margin ``m``.
     similar_weight : float, default=1.0
         Multiplies the similar-pair term.
+    pair_mining : {"all", "hard"}, default="all"
+        Which of the batch's pairs the mean runs over.
+
+    Attributes
+    ----------
+    last_pair_statistics : torch.Tensor of shape (5,)
+        :func:`~sklearn_contrastive.pairs.pair_statistics` of all pairs of the
+        last batch (before mining), for training diagnostics.
 
     Examples
     --------
@@ -139,21 +151,39 @@ class ContrastiveLoss(nn.Module):
     tensor(0.0417)
     """
 
-    def __init__(self, margin: float = 1.0, similar_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        margin: float = 1.0,
+        similar_weight: float = 1.0,
+        pair_mining: str = "all",
+    ) -> None:
         super().__init__()
+        if pair_mining not in PAIR_MINING:
+            raise ValueError(
+                f"pair_mining must be one of {PAIR_MINING}; got {pair_mining!r}."
+            )
         self.margin = margin
         self.similar_weight = similar_weight
+        self.pair_mining = pair_mining
+        self.last_pair_statistics = None
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # (B (B - 1) / 2,) condensed distances, in torch.triu_indices order.
         distances = torch.pdist(embeddings)
-        pair_labels = all_pairs(labels)
+        dissimilar = all_pairs(labels)
+        self.last_pair_statistics = pair_statistics(distances, dissimilar, self.margin)
+        if self.pair_mining == "hard":
+            selected = hard_pairs(distances, dissimilar, len(embeddings), self.margin)
+            distances, dissimilar = distances[selected], dissimilar[selected]
         return contrastive_loss(
             distances,
-            pair_labels,
+            dissimilar,
             self.margin,
             similar_weight=self.similar_weight,
         )
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, similar_weight={self.similar_weight}"
+        return (
+            f"margin={self.margin}, similar_weight={self.similar_weight}, "
+            f"pair_mining={self.pair_mining!r}"
+        )

@@ -2,7 +2,10 @@
 
 An embedding network maps a batch of shape ``(batch_size, n_features)`` to
 embeddings of shape ``(batch_size, n_components)``. :class:`MLP` is the
-default network of :class:`~sklearn_contrastive.ContrastiveEmbedder`.
+default network of :class:`~sklearn_contrastive.ContrastiveEmbedder`; any
+other :class:`torch.nn.Module` with that contract can replace it (its
+``module`` parameter), and :class:`L2Normalize` puts such a module's output
+on the unit sphere.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "L2Normalize", "embed", "embedding_width"]
 
 
 class MLP(nn.Module):
@@ -69,3 +72,86 @@ class MLP(nn.Module):
             # eps keeps an all-zero output finite (it stays at zero).
             embeddings = F.normalize(embeddings, dim=1, eps=1e-12)
         return embeddings
+
+
+class L2Normalize(nn.Module):
+    """Scale each row to unit Euclidean norm (an all-zero row stays zero).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_contrastive.networks import L2Normalize
+    >>> L2Normalize()(torch.tensor([[3.0, 4.0]]))
+    tensor([[0.6000, 0.8000]])
+    """
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return F.normalize(X, dim=1, eps=1e-12)
+
+
+def embed(
+    module: nn.Module,
+    X: torch.Tensor,
+    device: torch.device | str = "cpu",
+    batch_size: int = 4096,
+) -> torch.Tensor:
+    """Run ``module`` in eval mode over ``X`` in batches, without gradients.
+
+    Memory stays bounded by ``batch_size`` rows of activations whatever
+    ``len(X)``. The module is left in eval mode.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    X : torch.Tensor of shape (n_samples, n_features)
+        On any device; each batch is moved to ``device``.
+    device : torch.device or str, default="cpu"
+        Where ``module`` lives.
+    batch_size : int, default=4096
+
+    Returns
+    -------
+    embeddings : torch.Tensor of shape (n_samples, n_components), on the CPU
+    """
+    module.eval()
+    with torch.no_grad():
+        chunks = [
+            module(X[start : start + batch_size].to(device)).cpu()
+            for start in range(0, len(X), batch_size)
+        ]
+    return torch.cat(chunks)
+
+
+def embedding_width(module: nn.Module, X: torch.Tensor) -> int:
+    """Width of the embeddings ``module`` returns for rows of ``X``.
+
+    Runs the first two rows through ``module`` in eval mode and checks that the
+    output is a float tensor of shape ``(2, n_components)``.
+
+    Raises
+    ------
+    ValueError
+        If the output has another shape, with the shape received.
+    """
+    with torch.no_grad():
+        training = module.training
+        output = module.eval()(X[:2])
+        module.train(training)
+    if (
+        not isinstance(output, torch.Tensor)
+        or output.ndim != 2
+        or output.shape[0] != len(X[:2])
+        or not output.is_floating_point()
+    ):
+        got = (
+            f"output of shape {tuple(output.shape)} and dtype {output.dtype}"
+            if isinstance(output, torch.Tensor)
+            else f"a {type(output).__name__}"
+        )
+        raise ValueError(
+            "module must map a float tensor of shape (batch_size, n_features) to "
+            f"embeddings of shape (batch_size, n_components); got {got} for an "
+            f"input of shape {tuple(X[:2].shape)}. Reshape inside the module "
+            "(e.g. X.view(-1, 1, 8, 8) for images) and flatten its output."
+        )
+    return int(output.shape[1])

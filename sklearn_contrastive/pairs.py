@@ -18,7 +18,17 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-__all__ = ["ClassBalancedBatchSampler", "all_pairs", "all_pairs_indices"]
+__all__ = [
+    "PAIR_MINING",
+    "ClassBalancedBatchSampler",
+    "all_pairs",
+    "all_pairs_indices",
+    "hard_pairs",
+    "pair_statistics",
+]
+
+#: Pair-mining strategies of :class:`~sklearn_contrastive.losses.ContrastiveLoss`.
+PAIR_MINING = ("all", "hard")
 
 #: Rows per class in a batch when there are too many classes for all of them
 #: to fit: each row then has at least 3 similar partners in its batch.
@@ -61,6 +71,83 @@ def all_pairs(labels: torch.Tensor) -> torch.Tensor:
     """
     i, j = all_pairs_indices(labels.shape[0], device=labels.device)
     return labels[i] != labels[j]
+
+
+def hard_pairs(
+    distances: torch.Tensor, dissimilar: torch.Tensor, n: int, margin: float
+) -> torch.Tensor:
+    """Online hard-pair mining: which of a batch's pairs carry a loss.
+
+    Per anchor (row of the batch), its hardest similar pair (the farthest
+    row of its class) is kept; of the dissimilar pairs, those still inside
+    the margin are kept (the rest cost nothing anyway, but under a mean they
+    dilute the gradient of the few that matter). This is the pair selection
+    of online contrastive / batch-hard mining (Hermans et al., 2017).
+
+    Parameters
+    ----------
+    distances : torch.Tensor of shape (n (n - 1) / 2,)
+        Condensed pairwise distances in :func:`torch.pdist` order. Only their
+        values are used: no gradient flows through the selection.
+    dissimilar : torch.Tensor of bool, same shape
+        Pair labels from :func:`all_pairs`.
+    n : int
+        Number of rows in the batch.
+    margin : float
+        The loss margin.
+
+    Returns
+    -------
+    selected : torch.Tensor of bool, same shape
+        ``True`` for the pairs to keep. A similar pair is kept when it is the
+        hardest one of either of its rows (ties keep all tied pairs).
+    """
+    distances = distances.detach()
+    i, j = all_pairs_indices(n, device=distances.device)
+    similar = ~dissimilar
+    # -1 marks "not a similar pair"; real distances are >= 0.
+    similar_distances = torch.where(similar, distances, -torch.ones_like(distances))
+    # (n,) distance from each row to the farthest row of its class.
+    hardest = torch.full((n,), -1.0, dtype=distances.dtype, device=distances.device)
+    hardest = hardest.scatter_reduce(0, i, similar_distances, "amax")
+    hardest = hardest.scatter_reduce(0, j, similar_distances, "amax")
+    is_hardest = (distances == hardest[i]) | (distances == hardest[j])
+    return (similar & is_hardest) | (dissimilar & (distances < margin))
+
+
+def pair_statistics(
+    distances: torch.Tensor, dissimilar: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """Sums that describe a batch's pairs, for per-epoch diagnostics.
+
+    Parameters
+    ----------
+    distances : torch.Tensor of shape (n_pairs,)
+    dissimilar : torch.Tensor of bool, shape (n_pairs,)
+    margin : float
+
+    Returns
+    -------
+    sums : torch.Tensor of shape (5,), detached, on ``distances``' device
+        Sum of similar-pair distances, number of similar pairs, sum of
+        dissimilar-pair distances, number of dissimilar pairs, number of
+        dissimilar pairs closer than ``margin`` (active). Summing these over
+        batches and dividing gives epoch means without a device sync per
+        batch.
+    """
+    distances = distances.detach()
+    dissimilar_f = dissimilar.to(distances.dtype)
+    similar_f = 1 - dissimilar_f
+    active = dissimilar_f * (distances < margin).to(distances.dtype)
+    return torch.stack(
+        [
+            (similar_f * distances).sum(),
+            similar_f.sum(),
+            (dissimilar_f * distances).sum(),
+            dissimilar_f.sum(),
+            active.sum(),
+        ]
+    )
 
 
 class ClassBalancedBatchSampler:

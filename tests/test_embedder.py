@@ -253,16 +253,16 @@ class _CountEpochs(Callback):
         self.epochs_ += 1
 
 
-def test_net_params_callbacks_run_on_a_private_copy(iris):
+def test_callbacks_run_on_a_private_copy(iris):
     X, y = iris
     counter = _CountEpochs()
     est = ContrastiveEmbedder(
-        **FAST, random_state=0, net_params={"callbacks": [("count", counter)]}
+        **FAST, random_state=0, callbacks=[("count", counter)]
     ).fit(X, y)
     assert dict(est.net_.callbacks_)["count"].epochs_ == FAST["max_epochs"]
     # The parameter itself is not mutated by fit (scikit-learn's contract).
     assert not hasattr(counter, "epochs_")
-    assert clone(est).net_params["callbacks"][0][1] is not counter
+    assert clone(est).callbacks[0][1] is not counter
 
 
 def test_net_params_nested_keys_get_set_and_grid_search(iris):

@@ -198,7 +198,7 @@ def test_contrastive_loss_module_defaults_and_repr():
     loss = ContrastiveLoss()
     assert (loss.margin, loss.similar_weight) == (1.0, 1.0)
     assert repr(ContrastiveLoss(margin=0.5, similar_weight=2.0)) == (
-        "ContrastiveLoss(margin=0.5, similar_weight=2.0)"
+        "ContrastiveLoss(margin=0.5, similar_weight=2.0, pair_mining='all')"
     )
 
 

@@ -1,0 +1,119 @@
+"""skorch callbacks that ContrastiveEmbedder adds to every fit.
+
+They record the per-epoch diagnostics of ``history_`` and guard against a
+diverging loss. Early stopping itself is skorch's
+:class:`~skorch.callbacks.EarlyStopping`, monitoring the validation
+precision@1 recorded here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.neighbors import NearestNeighbors
+from skorch.callbacks import Callback
+
+from .networks import embed
+
+#: Names of the per-epoch diagnostics in ``history_``.
+SIMILAR_DISTANCE = "similar_distance"
+DISSIMILAR_DISTANCE = "dissimilar_distance"
+ACTIVE_FRACTION = "active_fraction"
+VALID_PRECISION_AT_1 = "valid_precision_at_1"
+
+
+def leave_one_out_precision_at_1(embeddings: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose nearest other row shares their label.
+
+    Each row is a query against all the others (never itself, even when an
+    identical row exists). :class:`~sklearn.neighbors.NearestNeighbors`
+    computes it in chunks, so memory stays O(n).
+    """
+    neighbors = NearestNeighbors(n_neighbors=1).fit(embeddings)
+    nearest = neighbors.kneighbors(return_distance=False)[:, 0]
+    return float(np.mean(labels[nearest] == labels))
+
+
+class FiniteLossGuard(Callback):
+    """Stop training with advice as soon as a batch loss is not finite."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def _fail(self, what: str, net) -> None:
+        raise FloatingPointError(
+            f"ContrastiveEmbedder's {what} in epoch {len(net.history)}; fitting "
+            "stopped rather than return a model of NaN. Scale the features (e.g. "
+            "put a StandardScaler first in a Pipeline) or lower the learning rate "
+            f"(got lr={self.lr})."
+        )
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        if loss is not None and not torch.isfinite(loss).all():
+            self._fail(f"training loss became {loss.item()}", net)
+
+    def on_train_end(self, net, **kwargs):
+        # The last optimizer step comes after the last loss was checked.
+        if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
+            self._fail("weights became non-finite", net)
+
+
+class PairDiagnostics(Callback):
+    """Record per-epoch means of the training pairs' distances.
+
+    Reads the criterion's ``last_pair_statistics`` after every training batch
+    and sums them on the device; one transfer per epoch computes the mean
+    similar-pair distance, the mean dissimilar-pair distance and the fraction
+    of dissimilar pairs still inside the margin (active).
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.sums_ = None
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if not training:
+            return
+        statistics = net.criterion_.last_pair_statistics
+        self.sums_ = statistics if self.sums_ is None else self.sums_ + statistics
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.sums_ is None:
+            return
+        similar_sum, n_similar, dissimilar_sum, n_dissimilar, n_active = (
+            self.sums_.tolist()
+        )
+        net.history.record(SIMILAR_DISTANCE, _ratio(similar_sum, n_similar))
+        net.history.record(DISSIMILAR_DISTANCE, _ratio(dissimilar_sum, n_dissimilar))
+        net.history.record(ACTIVE_FRACTION, _ratio(n_active, n_dissimilar))
+
+
+def _ratio(total: float, count: float) -> float:
+    return total / count if count else math.nan
+
+
+class ValidationRetrieval(Callback):
+    """Record the precision@1 of the validation rows after every epoch.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_valid, n_features)
+    y : numpy.ndarray of shape (n_valid,)
+    """
+
+    def __init__(self, X: torch.Tensor, y: np.ndarray) -> None:
+        self.X = X
+        self.y = y
+
+    def on_epoch_end(self, net, **kwargs):
+        was_training = net.module_.training
+        embeddings = embed(net.module_, self.X, net.device).numpy()
+        net.module_.train(was_training)
+        net.history.record(
+            VALID_PRECISION_AT_1, leave_one_out_precision_at_1(embeddings, self.y)
+        )
+
+    def on_train_end(self, net, **kwargs):
+        # The fitted net is pickled with its callbacks: do not carry the data.
+        self.X = self.y = None
