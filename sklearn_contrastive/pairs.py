@@ -100,9 +100,11 @@ def hard_pairs(
     -------
     selected : torch.Tensor of bool, same shape
         ``True`` for the pairs to keep. A similar pair is kept when it is the
-        hardest one of either of its rows (ties keep all tied pairs).
+        hardest one of either of its rows (ties keep all tied pairs). Pairs at
+        a non-finite distance are always kept, so that a diverging loss shows.
     """
     distances = distances.detach()
+    dissimilar = dissimilar.bool()
     i, j = all_pairs_indices(n, device=distances.device)
     similar = ~dissimilar
     # -1 marks "not a similar pair"; real distances are >= 0.
@@ -112,7 +114,9 @@ def hard_pairs(
     hardest = hardest.scatter_reduce(0, i, similar_distances, "amax")
     hardest = hardest.scatter_reduce(0, j, similar_distances, "amax")
     is_hardest = (distances == hardest[i]) | (distances == hardest[j])
-    return (similar & is_hardest) | (dissimilar & (distances < margin))
+    selected = (similar & is_hardest) | (dissimilar & (distances < margin))
+    # NaN fails every comparison: keep such pairs so the loss shows it.
+    return selected | ~torch.isfinite(distances)
 
 
 def pair_statistics(

@@ -15,7 +15,12 @@ from sklearn_contrastive.losses import (
     contrastive_loss,
     paired_distances,
 )
-from sklearn_contrastive.pairs import all_pairs, all_pairs_indices
+from sklearn_contrastive.pairs import (
+    all_pairs,
+    all_pairs_indices,
+    hard_pairs,
+    pair_statistics,
+)
 
 DTYPES = [torch.float32, torch.float64]
 TOLERANCES = {
@@ -50,6 +55,38 @@ def _oracle_batch_loss(embeddings, labels, margin=1.0, similar_weight=1.0):
             )
             dissimilar = labels[i] != labels[j]
             losses.append(_pair_loss(distance, dissimilar, margin, similar_weight))
+    return sum(losses) / len(losses) if losses else 0.0
+
+
+def _oracle_hard_batch_loss(embeddings, labels, margin=1.0, similar_weight=1.0):
+    """Mean loss over the hard pairs only, by an explicit Python loop.
+
+    Kept: a similar pair that is the farthest same-class pair of either of its
+    rows, and a dissimilar pair closer than the margin.
+    """
+    rows = embeddings.tolist()
+    labels = labels.tolist()
+    n = len(rows)
+    distance = [[math.dist(a, b) for b in rows] for a in rows]
+    hardest = [
+        max(
+            (distance[a][b] for b in range(n) if b != a and labels[b] == labels[a]),
+            default=None,
+        )
+        for a in range(n)
+    ]
+    losses = []
+    for a in range(n):
+        for b in range(a + 1, n):
+            dissimilar = labels[a] != labels[b]
+            if dissimilar:
+                kept = distance[a][b] < margin
+            else:
+                kept = distance[a][b] in (hardest[a], hardest[b])
+            if kept:
+                losses.append(
+                    _pair_loss(distance[a][b], dissimilar, margin, similar_weight)
+                )
     return sum(losses) / len(losses) if losses else 0.0
 
 
@@ -398,3 +435,202 @@ def test_property_similar_pairs_ignore_the_margin(distances, margin):
     labels = torch.zeros(len(distances), dtype=torch.bool)
     losses = contrastive_loss(distances, labels, margin, reduction="none")
     torch.testing.assert_close(losses, 0.5 * distances**2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [0, 1, 2, 0, 1, 2, 0, 0, 1],
+        [0, 0, 0, 0, 1, 2, 3, 3, 4],
+        [6] * 9,
+        list(range(9)),
+    ],
+    ids=["few_classes", "singleton_classes", "one_class", "all_distinct"],
+)
+@pytest.mark.parametrize(("margin", "similar_weight"), [(1.0, 1.0), (2.5, 0.3)])
+def test_hard_mining_loss_matches_loop(dtype, labels, margin, similar_weight):
+    """The mean runs over the hard pairs only, with the paper's per-pair loss."""
+    generator = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(9, 3, generator=generator, dtype=dtype)
+    labels = torch.tensor(labels)
+    criterion = ContrastiveLoss(
+        margin=margin, similar_weight=similar_weight, pair_mining="hard"
+    )
+    loss = criterion(embeddings, labels)
+    assert loss.shape == ()
+    expected = _oracle_hard_batch_loss(embeddings, labels, margin, similar_weight)
+    _assert_close(loss, expected, dtype)
+
+
+def test_hard_mining_differs_from_all_pairs():
+    """Dropping easy pairs changes the mean: the two modes are not the same loss."""
+    generator = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(9, 3, generator=generator, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 1])
+    hard = ContrastiveLoss(pair_mining="hard")(embeddings, labels)
+    every = ContrastiveLoss(pair_mining="all")(embeddings, labels)
+    assert hard > every
+    torch.testing.assert_close(
+        every.item(), _oracle_batch_loss(embeddings, labels, 1.0)
+    )
+
+
+def test_hard_mining_toy_value():
+    """Class 0 at x = 0, 1, 3 and class 1 at x = 3.5 (margin 1).
+
+    Similar pairs: (0, 1) at 1 is hardest for neither row (both have row 2
+    farther), (0, 2) at 3 and (1, 2) at 2 are kept. Dissimilar pairs: only
+    (2, 3) at 0.5 is inside the margin. Loss = (4.5 + 2 + 0.125) / 3.
+    """
+    embeddings = torch.tensor([[0.0], [1.0], [3.0], [3.5]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1])
+    loss = ContrastiveLoss(margin=1.0, pair_mining="hard")(embeddings, labels)
+    torch.testing.assert_close(loss.item(), (4.5 + 2.0 + 0.125) / 3)
+
+
+def test_hard_mining_gradcheck_on_embeddings():
+    """float64 gradients match finite differences away from ties and the margin."""
+    generator = torch.Generator().manual_seed(2)
+    embeddings = torch.randn(6, 3, generator=generator, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1, 2, 0])
+    margin = 2.0
+    distances = torch.pdist(embeddings)
+    # A smooth point where gradcheck's perturbations cannot change the
+    # selection: no two distances tie, none sits on the margin.
+    assert distances.min() > 0.1
+    assert distances.sort().values.diff().min() > 1e-3
+    assert (distances - margin).abs().min() > 1e-3
+    selected = hard_pairs(distances, all_pairs(labels), 6, margin)
+    # Some pairs of each kind are dropped, so the mining is exercised.
+    assert 0 < selected.sum() < len(selected)
+    assert (~selected & ~all_pairs(labels)).any()
+    embeddings.requires_grad_(True)
+    criterion = ContrastiveLoss(margin=margin, similar_weight=0.8, pair_mining="hard")
+    assert torch.autograd.gradcheck(lambda e: criterion(e, labels), (embeddings,))
+
+
+def test_hard_mining_gradient_reaches_only_rows_of_selected_pairs():
+    """Rows in no hard pair get zero gradient (no gradient through the selection)."""
+    # Row 3 is far from everything and alone in its class: no pair of it is kept.
+    embeddings = torch.tensor(
+        [[0.0, 0.0], [0.5, 0.0], [0.0, 0.6], [9.0, 9.0]], requires_grad=True
+    )
+    labels = torch.tensor([0, 0, 1, 2])
+    loss = ContrastiveLoss(margin=1.0, pair_mining="hard")(embeddings, labels)
+    loss.backward()
+    assert torch.equal(embeddings.grad[3], torch.zeros(2))
+    assert (embeddings.grad[:3] != 0).any(dim=1).all()
+
+
+@pytest.mark.parametrize(
+    "embeddings",
+    [[[0.2, -1.0]], [[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [-3.0, -3.0]]],
+    ids=["one_row", "four_singletons"],
+)
+def test_hard_mining_without_selected_pairs_is_zero_with_gradient(embeddings):
+    """Singleton classes all beyond the margin (or one row): no pair is selected.
+
+    The mean over zero pairs is 0, not NaN, and backward gives zero gradients.
+    """
+    embeddings = torch.tensor(embeddings, requires_grad=True)
+    labels = torch.arange(len(embeddings))
+    loss = ContrastiveLoss(margin=1.0, pair_mining="hard")(embeddings, labels)
+    assert loss.item() == 0.0
+    assert loss.requires_grad
+    loss.backward()
+    assert torch.equal(embeddings.grad, torch.zeros_like(embeddings))
+
+
+@pytest.mark.parametrize("pair_mining", ["all", "hard"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_last_pair_statistics_cover_all_pairs(pair_mining, dtype):
+    """Statistics describe every pair of the batch, before any mining."""
+    generator = torch.Generator().manual_seed(7)
+    embeddings = torch.randn(8, 3, generator=generator, dtype=dtype)
+    embeddings.requires_grad_(True)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 0, 3])
+    criterion = ContrastiveLoss(margin=1.5, pair_mining=pair_mining)
+    assert criterion.last_pair_statistics is None
+    criterion(embeddings, labels)
+    statistics = criterion.last_pair_statistics
+    assert statistics.shape == (5,)
+    assert statistics.dtype == dtype
+    assert not statistics.requires_grad
+    expected = pair_statistics(torch.pdist(embeddings), all_pairs(labels), 1.5)
+    torch.testing.assert_close(statistics, expected)
+    # The counts are those of all 28 pairs: 3 + 1 + 1 similar, 23 dissimilar.
+    assert statistics[[1, 3]].tolist() == [5.0, 23.0]
+
+
+def test_last_pair_statistics_are_the_same_for_both_modes():
+    generator = torch.Generator().manual_seed(8)
+    embeddings = torch.randn(7, 2, generator=generator)
+    labels = torch.tensor([0, 1, 0, 1, 0, 2, 2])
+    statistics = []
+    for pair_mining in ("all", "hard"):
+        criterion = ContrastiveLoss(pair_mining=pair_mining)
+        criterion(embeddings, labels)
+        statistics.append(criterion.last_pair_statistics)
+    assert torch.equal(*statistics)
+
+
+def test_last_pair_statistics_follow_the_last_batch():
+    criterion = ContrastiveLoss(margin=1.0, pair_mining="hard")
+    criterion(torch.tensor([[0.0], [0.5], [3.0]]), torch.tensor([0, 0, 1]))
+    torch.testing.assert_close(
+        criterion.last_pair_statistics, torch.tensor([0.5, 1.0, 5.5, 2.0, 0.0])
+    )
+    criterion(torch.tensor([[0.0]]), torch.tensor([0]))
+    assert torch.equal(criterion.last_pair_statistics, torch.zeros(5))
+
+
+def test_hard_mining_repr_and_attribute():
+    criterion = ContrastiveLoss(pair_mining="hard")
+    assert criterion.pair_mining == "hard"
+    assert repr(criterion) == (
+        "ContrastiveLoss(margin=1.0, similar_weight=1.0, pair_mining='hard')"
+    )
+
+
+@pytest.mark.parametrize("pair_mining", ["Hard", "semi-hard", "", None, 1])
+def test_invalid_pair_mining_raises(pair_mining):
+    msg = f"pair_mining must be one of ('all', 'hard'); got {pair_mining!r}."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        ContrastiveLoss(pair_mining=pair_mining)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=_embedding_batches, margin=st.floats(0.01, 5.0))
+def test_property_hard_loss_nonnegative_and_selects_only_costly_or_hardest(
+    batch, margin
+):
+    """Hard loss >= 0 and finite; each kept pair costs or is a hardest similar pair.
+
+    Every kept dissimilar pair has a positive loss; every kept similar pair is
+    the farthest same-class pair of one of its rows; dropped dissimilar pairs
+    cost nothing.
+    """
+    X, y, permutation = batch
+    embeddings = torch.from_numpy(X)
+    labels = torch.from_numpy(y)
+    loss = ContrastiveLoss(margin=margin, pair_mining="hard")(embeddings, labels)
+    assert torch.isfinite(loss)
+    assert loss >= 0
+
+    n = len(y)
+    distances = torch.pdist(embeddings)
+    dissimilar = all_pairs(labels)
+    selected = hard_pairs(distances, dissimilar, n, margin)
+    per_pair = contrastive_loss(distances, dissimilar, margin, reduction="none")
+    assert (per_pair[selected & dissimilar] > 0).all()
+    assert (per_pair[~selected & dissimilar] == 0).all()
+    i, j = all_pairs_indices(n)
+    for k in torch.nonzero(selected & ~dissimilar).flatten().tolist():
+        a, b = int(i[k]), int(j[k])
+        farthest = [
+            distances[((i == row) | (j == row)) & ~dissimilar].max() for row in (a, b)
+        ]
+        assert distances[k] in farthest
+    if selected.any():
+        torch.testing.assert_close(loss, per_pair[selected].mean())
