@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import inspect
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -17,105 +14,32 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
-from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, ProgressBar
-from skorch.dataset import Dataset
-from skorch.helper import predefined_split
-from torch import nn
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._callbacks import (
-    ACTIVE_FRACTION,
-    DISSIMILAR_DISTANCE,
-    VALID_PRECISION_AT_1,
-    FiniteLossGuard,
-    PairDiagnostics,
-    ValidationRetrieval,
+from ._callbacks import ACTIVE_FRACTION, DISSIMILAR_DISTANCE, VALID_PRECISION_AT_1
+from ._params import resolve_device, validate_params
+from ._training import (
+    as_tensor,
+    build_module,
+    build_net,
+    continue_optimizer,
+    torch_threads,
+    validation_split,
 )
-from ._data import BatchLoader, ClassBalancedLoader
-from .losses import ContrastiveLoss
-from .networks import MLP, L2Normalize, embed, embedding_width
-from .pairs import PAIR_MINING
+from .networks import embed
 
 __all__ = ["ContrastiveEmbedder"]
-
-_OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
 
 #: Rows per forward pass in ``transform``: bounds its memory for any ``len(X)``.
 _TRANSFORM_BATCH_SIZE = 4096
 
-#: skorch settings that ContrastiveEmbedder sets from its own parameters; the
-#: value names the parameter to use instead.
-_RESERVED_NET_PARAMS = {
-    "module": "module",
-    "criterion": "margin",
-    "criterion__margin": "margin",
-    "criterion__similar_weight": "similar_weight",
-    "criterion__pair_mining": "pair_mining",
-    "optimizer": "optimizer",
-    "lr": "lr",
-    "optimizer__lr": "lr",
-    "optimizer__weight_decay": "weight_decay",
-    "max_epochs": "max_epochs",
-    "batch_size": "batch_size",
-    "device": "device",
-    "verbose": "verbose",
-    "callbacks": "callbacks",
-    "warm_start": "warm_start",
-    "iterator_train": "the estimator itself",
-    "iterator_train__random_state": "random_state",
-    "iterator_train__batch_size": "batch_size",
-    "iterator_train__samples_per_class": "samples_per_class",
-    "iterator_valid__batch_size": "batch_size",
-    "dataset": "the estimator itself",
-    "iterator_valid": "the estimator itself",
-}
-
 _NET_PARAMS_PREFIX = "net_params__"
-
-#: Names of the callbacks every fit adds; user callbacks may not reuse them.
-_INTERNAL_CALLBACKS = (
-    "finite_loss_guard",
-    "pair_diagnostics",
-    "validation_retrieval",
-    "early_stopping",
-    "progress_bar",
-)
 
 #: Collapse: dissimilar pairs closer on average than this fraction of the margin.
 _COLLAPSE_FRACTION = 1e-2
-
-
-def _as_tensor(array: np.ndarray) -> torch.Tensor:
-    """A tensor sharing memory with ``array``, copying only read-only input.
-
-    torch warns on read-only arrays, such as the memmaps that joblib hands to
-    GridSearchCV workers.
-    """
-    return torch.from_numpy(np.require(array, requirements="W"))
-
-
-@contextlib.contextmanager
-def _torch_threads(n_threads: int | None):
-    """Use ``n_threads`` CPU threads inside the block, then restore the setting."""
-    if n_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class ContrastiveEmbedder(
@@ -466,8 +390,8 @@ class ContrastiveEmbedder(
         X, y = validate_data(self, X, y, dtype=np.float32, reset=previous is None)
         known = self.classes_ if incremental and previous is not None else None
         classes, y_encoded = self._encode_targets(y, known)
-        self._validate_params()
-        device = self._resolve_device()
+        validate_params(self)
+        device = resolve_device(self)
         if previous is None:
             self._random_state = check_random_state(self.random_state)
         torch_seed, sampler_seed, split_seed = self._random_state.randint(
@@ -476,7 +400,7 @@ class ContrastiveEmbedder(
         sampler_rng = np.random.default_rng(sampler_seed)
         validation = None
         if self.early_stopping and not incremental:
-            train, valid = self._validation_split(y_encoded, int(split_seed))
+            train, valid = validation_split(self, y_encoded, int(split_seed))
             validation = (X[valid], y_encoded[valid])
             X, y_encoded = X[train], y_encoded[train]
 
@@ -484,23 +408,23 @@ class ContrastiveEmbedder(
         # fork_rng restores the CPU generator and the training device's one;
         # seeding only those leaves every other generator of the caller alone.
         with (
-            _torch_threads(self.n_threads),
+            torch_threads(self.n_threads),
             torch.random.fork_rng(devices=[torch.device(device)] if on_cuda else []),
         ):
             torch.random.default_generator.manual_seed(int(torch_seed))
             if on_cuda:
                 with torch.cuda.device(device):
                     torch.cuda.manual_seed(int(torch_seed))
-            X_tensor = _as_tensor(X)
-            module, width = self._build_module(X_tensor, previous)
-            net = self._build_net(module, device, sampler_rng, validation)
+            X_tensor = as_tensor(X)
+            module, width = build_module(self, X_tensor, previous)
+            net = build_net(self, module, device, sampler_rng, validation)
             net.initialize()
             if previous is not None:
                 net.history_ = copy.deepcopy(previous.history_)
                 if incremental:
-                    self._continue_optimizer(net, previous)
+                    continue_optimizer(self, net, previous)
             net.partial_fit(
-                X_tensor, _as_tensor(y_encoded), epochs=1 if incremental else None
+                X_tensor, as_tensor(y_encoded), epochs=1 if incremental else None
             )
         # Leave the module as transform uses it, so net_.module_(X) agrees.
         net.module_.eval()
@@ -537,344 +461,6 @@ class ContrastiveEmbedder(
             classes = np.union1d(known_classes, classes)
         y_encoded = np.searchsorted(classes, y).astype(np.int64)
         return classes, y_encoded
-
-    def _validate_params(self):
-        check_scalar(self.n_components, "n_components", numbers.Integral, min_val=1)
-        if not (
-            isinstance(self.hidden_layer_sizes, (tuple, list))
-            and all(
-                isinstance(size, numbers.Integral)
-                and not isinstance(size, bool)
-                and size > 0
-                for size in self.hidden_layer_sizes
-            )
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must be a tuple of positive integers such as "
-                f"(256, 128), or () for a linear map; got {self.hidden_layer_sizes!r}."
-            )
-        check_scalar(
-            self.margin, "margin", numbers.Real, min_val=0, include_boundaries="neither"
-        )
-        check_scalar(self.similar_weight, "similar_weight", numbers.Real, min_val=0)
-        check_scalar(
-            self.dropout,
-            "dropout",
-            numbers.Real,
-            min_val=0,
-            max_val=1,
-            include_boundaries="left",
-        )
-        check_scalar(self.max_epochs, "max_epochs", numbers.Integral, min_val=1)
-        check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=2)
-        check_scalar(
-            self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither"
-        )
-        check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
-        check_scalar(
-            self.validation_fraction,
-            "validation_fraction",
-            numbers.Real,
-            min_val=0,
-            max_val=1,
-            include_boundaries="neither",
-        )
-        check_scalar(
-            self.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1
-        )
-        check_scalar(self.tol, "tol", numbers.Real, min_val=0)
-        check_scalar(self.verbose, "verbose", numbers.Integral, min_val=0)
-        if self.samples_per_class is not None:
-            check_scalar(
-                self.samples_per_class,
-                "samples_per_class",
-                numbers.Integral,
-                min_val=2,
-                max_val=self.batch_size // 2,
-            )
-        if self.n_threads is not None:
-            check_scalar(self.n_threads, "n_threads", numbers.Integral, min_val=1)
-        for name in (
-            "n_components",
-            "max_epochs",
-            "batch_size",
-            "n_iter_no_change",
-            "verbose",
-            "samples_per_class",
-            "n_threads",
-        ):
-            if isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be an int; got {getattr(self, name)!r}.")
-        for name in (
-            "margin",
-            "similar_weight",
-            "dropout",
-            "lr",
-            "weight_decay",
-            "validation_fraction",
-            "tol",
-        ):
-            # check_scalar lets NaN and inf through its bounds.
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(
-                    f"{name} must be a finite number; got {getattr(self, name)!r}."
-                )
-        for name in ("normalize", "early_stopping", "warm_start"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(
-                    f"{name} must be True or False; got {getattr(self, name)!r}."
-                )
-        if self.pair_mining not in PAIR_MINING:
-            raise ValueError(
-                f"pair_mining must be one of {PAIR_MINING}; got {self.pair_mining!r}."
-            )
-        self._resolve_optimizer()
-        self._check_module()
-        self._check_callbacks()
-        self._check_net_params()
-
-    def _check_module(self):
-        module = self.module
-        if module is None or isinstance(module, nn.Module):
-            return
-        if isinstance(module, type) and issubclass(module, nn.Module):
-            return
-        raise TypeError(
-            "module must be None (the default MLP), a torch.nn.Module subclass or "
-            f"a torch.nn.Module instance; got {module!r}."
-        )
-
-    def _check_callbacks(self):
-        if self.callbacks is None:
-            return
-        if not isinstance(self.callbacks, (list, tuple)):
-            raise TypeError(
-                "callbacks must be a list of skorch callbacks or (name, callback) "
-                f"tuples; got {type(self.callbacks).__name__}."
-            )
-        for item in self.callbacks:
-            name, callback = item if isinstance(item, tuple) else (None, item)
-            is_callback = isinstance(callback, Callback) or (
-                isinstance(callback, type) and issubclass(callback, Callback)
-            )
-            if not is_callback or not (name is None or isinstance(name, str)):
-                raise TypeError(
-                    "callbacks must be a list of skorch callbacks or (name, "
-                    f"callback) tuples; got the item {item!r}. Wrap your own "
-                    "logic in a subclass of skorch.callbacks.Callback."
-                )
-            if name in _INTERNAL_CALLBACKS:
-                raise ValueError(
-                    f"callbacks may not use the name {name!r}: ContrastiveEmbedder "
-                    "adds a callback of that name itself. Choose another name."
-                )
-
-    def _check_net_params(self):
-        if self.net_params is None:
-            return
-        if not isinstance(self.net_params, dict):
-            raise TypeError(
-                "net_params must be a dict of skorch settings such as "
-                "{'optimizer__momentum': 0.9}, or None; got "
-                f"{type(self.net_params).__name__}."
-            )
-        custom_class = isinstance(self.module, type)
-        for key in self.net_params:
-            if key.startswith("module__") and not custom_class:
-                raise ValueError(
-                    f"net_params may not set {key!r}: module__<name> entries go to "
-                    "a custom module class (module=MyModule); for the default MLP "
-                    "use hidden_layer_sizes / n_components / dropout instead."
-                )
-            if key in _RESERVED_NET_PARAMS:
-                raise ValueError(
-                    f"net_params may not set {key!r}: ContrastiveEmbedder sets it "
-                    f"from its own parameters; use {_RESERVED_NET_PARAMS[key]} "
-                    "instead."
-                )
-        if self.early_stopping and "train_split" in self.net_params:
-            raise ValueError(
-                "net_params may not set 'train_split' with early_stopping=True: "
-                "early stopping holds out its own stratified validation split. "
-                "Drop train_split or set early_stopping=False."
-            )
-
-    def _resolve_optimizer(self):
-        if isinstance(self.optimizer, str) and self.optimizer in _OPTIMIZERS:
-            return _OPTIMIZERS[self.optimizer]
-        if isinstance(self.optimizer, type) and issubclass(
-            self.optimizer, torch.optim.Optimizer
-        ):
-            return self.optimizer
-        raise ValueError(
-            f"optimizer must be one of {sorted(_OPTIMIZERS)} or a subclass of "
-            f"torch.optim.Optimizer; got {self.optimizer!r}."
-        )
-
-    def _resolve_device(self):
-        device = self.device
-        if device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            parsed = torch.device(device)
-        except (RuntimeError, TypeError):
-            parsed = None
-        if parsed is None or parsed.type not in ("cpu", "cuda"):
-            raise ValueError(
-                f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}."
-            )
-        if parsed.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} but this torch build sees no CUDA device; "
-                "use device='cpu' or device='auto'."
-            )
-        return str(parsed)
-
-    def _validation_split(self, y_encoded, seed):
-        """Row numbers ``(train, valid)`` of a stratified early-stopping split."""
-        n_samples = len(y_encoded)
-        counts = np.bincount(y_encoded)
-        counts = counts[counts > 0]
-        n_classes = len(counts)
-        n_valid = math.ceil(self.validation_fraction * n_samples)
-        if counts.min() < 2 or not n_classes <= n_valid <= n_samples - n_classes:
-            raise ValueError(
-                f"early_stopping=True holds out validation_fraction="
-                f"{self.validation_fraction} of the rows ({n_valid} of {n_samples}) "
-                "stratified by class, which needs at least one validation row and "
-                "one training row of each class; got "
-                f"{n_classes} classes, the smallest with {counts.min()} rows. "
-                "Change validation_fraction, add rows, or set early_stopping=False."
-            )
-        return train_test_split(
-            np.arange(n_samples),
-            test_size=n_valid,
-            stratify=y_encoded,
-            random_state=seed,
-        )
-
-    def _build_module(self, X, previous):
-        """The network to train and its embedding width; previous weights loaded."""
-        if self.module is None:
-            module = MLP(
-                X.shape[1],
-                hidden_layer_sizes=tuple(self.hidden_layer_sizes),
-                n_components=self.n_components,
-                normalize=bool(self.normalize),
-                dropout=float(self.dropout),
-            )
-        else:
-            if isinstance(self.module, nn.Module):
-                module = copy.deepcopy(self.module)
-            else:
-                module = self._instantiate_module_class(X.shape[1])
-            if self.normalize:
-                module = nn.Sequential(module, L2Normalize())
-        width = embedding_width(module, X)
-        if self.module is not None and width != self.n_components:
-            accepts = "n_components" in inspect.signature(self.module).parameters
-            if isinstance(self.module, type) and accepts:
-                raise ValueError(
-                    f"module {self.module.__name__} was built with n_components="
-                    f"{self.n_components} but returns embeddings of width {width}; "
-                    "make its output width follow its n_components argument."
-                )
-        if previous is not None:
-            try:
-                module.load_state_dict(previous.module_.state_dict())
-            except RuntimeError as error:
-                raise ValueError(
-                    "warm_start=True and partial_fit continue training the fitted "
-                    "network, so its shape (n_components, hidden_layer_sizes, "
-                    "module) must not change since the previous fit; set "
-                    "warm_start=False to train a new network. torch said: "
-                    f"{str(error).splitlines()[0]}"
-                ) from None
-        return module, width
-
-    def _instantiate_module_class(self, n_features_in):
-        accepted = inspect.signature(self.module).parameters
-        kwargs = {
-            name: value
-            for name, value in (
-                ("n_features_in", n_features_in),
-                ("n_components", self.n_components),
-            )
-            if name in accepted
-        }
-        prefix = "module__"
-        for key, value in (self.net_params or {}).items():
-            if key.startswith(prefix):
-                kwargs[key[len(prefix) :]] = value
-        return self.module(**kwargs)
-
-    def _build_net(self, module, device, sampler_rng, validation):
-        extra = copy.deepcopy(self.net_params) if self.net_params else {}
-        extra = {k: v for k, v in extra.items() if not k.startswith("module__")}
-        callbacks = [
-            ("finite_loss_guard", FiniteLossGuard(lr=self.lr)),
-            ("pair_diagnostics", PairDiagnostics()),
-        ]
-        train_split = extra.pop("train_split", None)
-        if validation is not None:
-            X_valid, y_valid = validation
-            train_split = predefined_split(
-                Dataset(_as_tensor(X_valid), _as_tensor(y_valid))
-            )
-            callbacks += [
-                (
-                    "validation_retrieval",
-                    ValidationRetrieval(_as_tensor(X_valid), y_valid),
-                ),
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor=VALID_PRECISION_AT_1,
-                        lower_is_better=False,
-                        threshold=float(self.tol),
-                        threshold_mode="abs",
-                        # MLPClassifier's meaning: n_iter_no_change epochs
-                        # without improvement are allowed, the next one stops.
-                        patience=int(self.n_iter_no_change) + 1,
-                        load_best=True,
-                    ),
-                ),
-            ]
-        callbacks += copy.deepcopy(list(self.callbacks or []))
-        if self.verbose >= 2:
-            callbacks.append(("progress_bar", ProgressBar()))
-        params = {
-            "module": module,
-            "criterion": ContrastiveLoss,
-            "criterion__margin": float(self.margin),
-            "criterion__similar_weight": float(self.similar_weight),
-            "criterion__pair_mining": self.pair_mining,
-            "optimizer": self._resolve_optimizer(),
-            "lr": float(self.lr),
-            "optimizer__weight_decay": float(self.weight_decay),
-            "max_epochs": int(self.max_epochs),
-            "batch_size": int(self.batch_size),
-            "iterator_train": ClassBalancedLoader,
-            "iterator_train__random_state": sampler_rng,
-            "iterator_train__samples_per_class": self.samples_per_class,
-            "iterator_valid": BatchLoader,
-            "train_split": train_split,
-            "device": device,
-            "verbose": int(self.verbose),
-            "callbacks": callbacks,
-        }
-        params.update(extra)
-        return NeuralNet(**params)
-
-    def _continue_optimizer(self, net, previous):
-        """Carry the optimizer's state (e.g. Adam's moments) over to ``net``."""
-        if type(net.optimizer_) is not type(previous.optimizer_):
-            return
-        net.optimizer_.load_state_dict(previous.optimizer_.state_dict())
-        for group in net.optimizer_.param_groups:
-            # The current parameters win over the state's saved ones.
-            group["lr"] = float(self.lr)
-            group["weight_decay"] = float(self.weight_decay)
 
     def _record_history(self, net, validated):
         self.history_ = [
@@ -936,10 +522,10 @@ class ContrastiveEmbedder(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32)
-        with _torch_threads(self.n_threads):
+        with torch_threads(self.n_threads):
             embeddings = embed(
                 self.net_.module_,
-                _as_tensor(X),
+                as_tensor(X),
                 self.net_.device,
                 _TRANSFORM_BATCH_SIZE,
             )

@@ -1,0 +1,223 @@
+"""Everything one fit needs around the skorch net: the module, the net with
+its callbacks, the early-stopping split and the optimizer state to carry on.
+
+``ContrastiveEmbedder._fit`` calls these in order; each reads the estimator's
+(already validated) parameters and builds torch or skorch objects from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import math
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from torch import nn
+
+from ._callbacks import (
+    VALID_PRECISION_AT_1,
+    FiniteLossGuard,
+    PairDiagnostics,
+    ValidationRetrieval,
+)
+from ._data import BatchLoader, ClassBalancedLoader
+from ._params import resolve_optimizer
+from .losses import ContrastiveLoss
+from .networks import MLP, L2Normalize, embedding_width
+
+
+def as_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing memory with ``array``, copying only read-only input.
+
+    torch warns on read-only arrays, such as the memmaps that joblib hands to
+    GridSearchCV workers.
+    """
+    return torch.from_numpy(np.require(array, requirements="W"))
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None):
+    """Use ``n_threads`` CPU threads inside the block, then restore the setting."""
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def validation_split(est, y_encoded, seed):
+    """Row numbers ``(train, valid)`` of a stratified early-stopping split."""
+    n_samples = len(y_encoded)
+    counts = np.bincount(y_encoded)
+    counts = counts[counts > 0]
+    n_classes = len(counts)
+    n_valid = math.ceil(est.validation_fraction * n_samples)
+    if counts.min() < 2 or not n_classes <= n_valid <= n_samples - n_classes:
+        raise ValueError(
+            f"early_stopping=True holds out validation_fraction="
+            f"{est.validation_fraction} of the rows ({n_valid} of {n_samples}) "
+            "stratified by class, which needs at least one validation row and "
+            "one training row of each class; got "
+            f"{n_classes} classes, the smallest with {counts.min()} rows. "
+            "Change validation_fraction, add rows, or set early_stopping=False."
+        )
+    return train_test_split(
+        np.arange(n_samples),
+        test_size=n_valid,
+        stratify=y_encoded,
+        random_state=seed,
+    )
+
+
+def build_module(est, X: torch.Tensor, previous) -> tuple[nn.Module, int]:
+    """The network to train and its embedding width, previous weights loaded.
+
+    ``previous`` is the fitted net to continue from (warm start, partial_fit)
+    or None.
+    """
+    if est.module is None:
+        module = MLP(
+            X.shape[1],
+            hidden_layer_sizes=tuple(est.hidden_layer_sizes),
+            n_components=est.n_components,
+            normalize=bool(est.normalize),
+            dropout=float(est.dropout),
+        )
+        width = embedding_width(module, X)
+    else:
+        if isinstance(est.module, nn.Module):
+            module = copy.deepcopy(est.module)
+        else:
+            module = instantiate_module_class(est, X.shape[1])
+        # Check the user's module itself, before anything is stacked on it.
+        width = embedding_width(module, X)
+        if (
+            isinstance(est.module, type)
+            and "n_components" in _accepted_arguments(est.module)
+            and width != est.n_components
+        ):
+            raise ValueError(
+                f"module {est.module.__name__} was built with n_components="
+                f"{est.n_components} but returns embeddings of width {width}; "
+                "make its output width follow its n_components argument."
+            )
+        if est.normalize:
+            module = nn.Sequential(module, L2Normalize())
+    if previous is not None:
+        try:
+            module.load_state_dict(previous.module_.state_dict())
+        except RuntimeError as error:
+            raise ValueError(
+                "warm_start=True and partial_fit continue training the fitted "
+                "network, so its shape (n_components, hidden_layer_sizes, "
+                "module) must not change since the previous fit; set "
+                "warm_start=False to train a new network. torch said: "
+                f"{str(error).splitlines()[0]}"
+            ) from None
+    return module, width
+
+
+def _accepted_arguments(module_class: type) -> set[str]:
+    """Names ``module_class(...)`` accepts; both ours when it takes ``**kwargs``."""
+    parameters = inspect.signature(module_class).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return {"n_features_in", "n_components"}
+    return {p.name for p in parameters}
+
+
+def instantiate_module_class(est, n_features_in: int) -> nn.Module:
+    """``est.module(...)`` with ``n_features_in`` / ``n_components`` if accepted,
+    plus ``net_params``' ``module__<name>`` entries."""
+    accepted = _accepted_arguments(est.module)
+    kwargs = {
+        name: value
+        for name, value in (
+            ("n_features_in", n_features_in),
+            ("n_components", est.n_components),
+        )
+        if name in accepted
+    }
+    prefix = "module__"
+    for key, value in (est.net_params or {}).items():
+        if key.startswith(prefix):
+            kwargs[key[len(prefix) :]] = value
+    return est.module(**kwargs)
+
+
+def build_net(est, module, device, sampler_rng, validation):
+    extra = copy.deepcopy(est.net_params) if est.net_params else {}
+    extra = {k: v for k, v in extra.items() if not k.startswith("module__")}
+    callbacks = [
+        ("finite_loss_guard", FiniteLossGuard(lr=est.lr)),
+        ("pair_diagnostics", PairDiagnostics()),
+    ]
+    train_split = extra.pop("train_split", None)
+    if validation is not None:
+        X_valid, y_valid = validation
+        train_split = predefined_split(Dataset(as_tensor(X_valid), as_tensor(y_valid)))
+        callbacks += [
+            (
+                "validation_retrieval",
+                ValidationRetrieval(as_tensor(X_valid), y_valid),
+            ),
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor=VALID_PRECISION_AT_1,
+                    lower_is_better=False,
+                    threshold=float(est.tol),
+                    threshold_mode="abs",
+                    # MLPClassifier's meaning: n_iter_no_change epochs
+                    # without improvement are allowed, the next one stops.
+                    patience=int(est.n_iter_no_change) + 1,
+                    load_best=True,
+                ),
+            ),
+        ]
+    callbacks += copy.deepcopy(list(est.callbacks or []))
+    if est.verbose >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    params = {
+        "module": module,
+        "criterion": ContrastiveLoss,
+        "criterion__margin": float(est.margin),
+        "criterion__similar_weight": float(est.similar_weight),
+        "criterion__pair_mining": est.pair_mining,
+        "optimizer": resolve_optimizer(est),
+        "lr": float(est.lr),
+        "optimizer__weight_decay": float(est.weight_decay),
+        "max_epochs": int(est.max_epochs),
+        "batch_size": int(est.batch_size),
+        "iterator_train": ClassBalancedLoader,
+        "iterator_train__random_state": sampler_rng,
+        "iterator_train__samples_per_class": est.samples_per_class,
+        "iterator_valid": BatchLoader,
+        "train_split": train_split,
+        "device": device,
+        "verbose": int(est.verbose),
+        "callbacks": callbacks,
+    }
+    params.update(extra)
+    return NeuralNet(**params)
+
+
+def continue_optimizer(est, net, previous):
+    """Carry the optimizer's state (e.g. Adam's moments) over to ``net``."""
+    if type(net.optimizer_) is not type(previous.optimizer_):
+        return
+    net.optimizer_.load_state_dict(previous.optimizer_.state_dict())
+    for group in net.optimizer_.param_groups:
+        # The current parameters win over the state's saved ones.
+        group["lr"] = float(est.lr)
+        group["weight_decay"] = float(est.weight_decay)
