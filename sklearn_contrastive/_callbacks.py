@@ -2,8 +2,8 @@
 
 They record the per-epoch diagnostics of ``history_`` and guard against a
 diverging loss. Early stopping itself is skorch's
-:class:`~skorch.callbacks.EarlyStopping`, monitoring the validation
-precision@1 recorded here.
+:class:`~skorch.callbacks.EarlyStopping`, monitoring the validation MAP@R
+recorded here.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors
 from skorch.callbacks import Callback
 
+from .metrics import mean_average_precision_at_r, precision_at_k
 from .networks import embed
 
 #: Names of the per-epoch diagnostics in ``history_``.
@@ -22,18 +22,7 @@ SIMILAR_DISTANCE = "similar_distance"
 DISSIMILAR_DISTANCE = "dissimilar_distance"
 ACTIVE_FRACTION = "active_fraction"
 VALID_PRECISION_AT_1 = "valid_precision_at_1"
-
-
-def leave_one_out_precision_at_1(embeddings: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of rows whose nearest other row shares their label.
-
-    Each row is a query against all the others (never itself, even when an
-    identical row exists). :class:`~sklearn.neighbors.NearestNeighbors`
-    computes it in chunks, so memory stays O(n).
-    """
-    neighbors = NearestNeighbors(n_neighbors=1).fit(embeddings)
-    nearest = neighbors.kneighbors(return_distance=False)[:, 0]
-    return float(np.mean(labels[nearest] == labels))
+VALID_MAP_AT_R = "valid_map_at_r"
 
 
 class FiniteLossGuard(Callback):
@@ -94,7 +83,12 @@ def _ratio(total: float, count: float) -> float:
 
 
 class ValidationRetrieval(Callback):
-    """Record the precision@1 of the validation rows after every epoch.
+    """Record retrieval quality of the validation rows after every epoch.
+
+    Each validation row is a query against the other validation rows:
+    ``valid_precision_at_1`` (is the nearest one of the same class?) and
+    ``valid_map_at_r`` (are all same-class rows ranked first?). Early
+    stopping monitors MAP@R, which moves more smoothly.
 
     Parameters
     ----------
@@ -110,8 +104,9 @@ class ValidationRetrieval(Callback):
         was_training = net.module_.training
         embeddings = embed(net.module_, self.X, net.device).numpy()
         net.module_.train(was_training)
+        net.history.record(VALID_PRECISION_AT_1, precision_at_k(embeddings, self.y))
         net.history.record(
-            VALID_PRECISION_AT_1, leave_one_out_precision_at_1(embeddings, self.y)
+            VALID_MAP_AT_R, mean_average_precision_at_r(embeddings, self.y)
         )
 
     def on_train_end(self, net, **kwargs):

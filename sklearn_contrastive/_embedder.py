@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._callbacks import ACTIVE_FRACTION, DISSIMILAR_DISTANCE, VALID_PRECISION_AT_1
+from ._callbacks import ACTIVE_FRACTION, DISSIMILAR_DISTANCE, VALID_MAP_AT_R
 from ._params import resolve_device, validate_params
 from ._training import (
     as_tensor,
@@ -125,21 +125,24 @@ class ContrastiveEmbedder(
 
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the rows, stratified by
-        class, and stop when their precision@1 (the fraction of validation
-        rows whose nearest other validation row shares their class) has not
-        improved by at least ``tol`` for ``n_iter_no_change`` epochs. The
-        weights of the best epoch are restored. Ignored by ``partial_fit``.
+        class, and stop when their mean average precision at R (MAP@R, each
+        validation row a query against the others; see
+        :func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`)
+        has not improved by at least ``tol`` for more than
+        ``n_iter_no_change`` epochs. The weights of the best epoch are
+        restored. Precision@1 and the validation loss are recorded too.
+        Ignored by ``partial_fit``.
 
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping, in ``(0, 1)``.
 
-    n_iter_no_change : int, default=5
-        Number of epochs in a row allowed to miss an improvement of ``tol``
-        before early stopping ends the fit.
+    n_iter_no_change : int, default=10
+        Number of epochs in a row allowed to miss an improvement of ``tol``;
+        the next such epoch ends the fit (as in
+        :class:`~sklearn.neural_network.MLPClassifier`).
 
     tol : float, default=1e-4
-        Smallest rise of the validation precision@1 that counts as an
-        improvement.
+        Smallest rise of the validation MAP@R that counts as an improvement.
 
     warm_start : bool, default=False
         When ``True``, ``fit`` continues from the weights of the previous fit
@@ -194,13 +197,13 @@ class ContrastiveEmbedder(
         dissimilar training pairs), ``active_fraction`` (fraction of
         dissimilar pairs closer than the margin, the ones still pushed apart),
         ``dur`` (epoch time in seconds) and, with a validation split,
-        ``valid_loss`` and ``valid_precision_at_1``.
+        ``valid_loss``, ``valid_precision_at_1`` and ``valid_map_at_r``.
 
     loss_curve_ : list of float
         Training loss of every epoch.
 
     validation_scores_ : list of float or None
-        Validation precision@1 of every epoch; ``None`` without early stopping.
+        Validation MAP@R of every epoch; ``None`` without early stopping.
 
     best_validation_score_ : float or None
         The best of ``validation_scores_``, whose weights were kept; ``None``
@@ -278,7 +281,7 @@ class ContrastiveEmbedder(
         optimizer="adam",
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
         tol=1e-4,
         warm_start=False,
         callbacks=None,
@@ -470,7 +473,7 @@ class ContrastiveEmbedder(
         self.loss_curve_ = [epoch["train_loss"] for epoch in self.history_]
         if validated:
             self.validation_scores_ = [
-                epoch.get(VALID_PRECISION_AT_1, math.nan) for epoch in self.history_
+                epoch.get(VALID_MAP_AT_R, math.nan) for epoch in self.history_
             ]
             self.best_validation_score_ = float(np.nanmax(self.validation_scores_))
         else:

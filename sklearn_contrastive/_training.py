@@ -22,7 +22,7 @@ from skorch.helper import predefined_split
 from torch import nn
 
 from ._callbacks import (
-    VALID_PRECISION_AT_1,
+    VALID_MAP_AT_R,
     FiniteLossGuard,
     PairDiagnostics,
     ValidationRetrieval,
@@ -174,7 +174,7 @@ def build_net(est, module, device, sampler_rng, validation):
             (
                 "early_stopping",
                 EarlyStopping(
-                    monitor=VALID_PRECISION_AT_1,
+                    monitor=VALID_MAP_AT_R,
                     lower_is_better=False,
                     threshold=float(est.tol),
                     threshold_mode="abs",

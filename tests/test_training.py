@@ -109,7 +109,8 @@ def test_early_stopping_stops_and_restores_the_best_weights(iris):
     frame = pd.DataFrame(est.history_)
     assert frame["valid_loss"].notna().all()
     assert frame["valid_precision_at_1"].between(0, 1).all()
-    assert est.validation_scores_ == list(frame["valid_precision_at_1"])
+    assert frame["valid_map_at_r"].between(0, 1).all()
+    assert est.validation_scores_ == list(frame["valid_map_at_r"])
     assert est.best_validation_score_ == max(est.validation_scores_)
     # n_iter_no_change epochs without improvement are allowed, the next stops.
     best_epoch = int(np.argmax(est.validation_scores_)) + 1
