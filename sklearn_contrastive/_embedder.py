@@ -206,7 +206,7 @@ class ContrastiveEmbedder(
         Validation MAP@R of every epoch; ``None`` without early stopping.
 
     best_validation_score_ : float or None
-        The best of ``validation_scores_``, whose weights were kept; ``None``
+        Validation MAP@R of the epoch whose weights were kept; ``None``
         without early stopping.
 
     classes_ : ndarray of shape (n_classes,)
@@ -401,9 +401,13 @@ class ContrastiveEmbedder(
             np.iinfo(np.int32).max, size=3
         )
         sampler_rng = np.random.default_rng(sampler_seed)
+        if previous is None:
+            # Warm-start fits keep the first fit's split: rows trained on
+            # never become validation rows.
+            self._split_seed = int(split_seed)
         validation = None
         if self.early_stopping and not incremental:
-            train, valid = validation_split(self, y_encoded, int(split_seed))
+            train, valid = validation_split(self, y_encoded, self._split_seed)
             validation = (X[valid], y_encoded[valid])
             X, y_encoded = X[train], y_encoded[train]
 
@@ -471,14 +475,15 @@ class ContrastiveEmbedder(
             for epoch in net.history
         ]
         self.loss_curve_ = [epoch["train_loss"] for epoch in self.history_]
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
         if validated:
             self.validation_scores_ = [
                 epoch.get(VALID_MAP_AT_R, math.nan) for epoch in self.history_
             ]
-            self.best_validation_score_ = float(np.nanmax(self.validation_scores_))
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+            best_epoch = dict(net.callbacks_)["early_stopping"].best_epoch_
+            (kept,) = (e for e in self.history_ if e["epoch"] == best_epoch)
+            self.best_validation_score_ = kept[VALID_MAP_AT_R]
 
     def _warn_if_degenerate(self):
         last = self.history_[-1]
@@ -499,8 +504,12 @@ class ContrastiveEmbedder(
                 f"{self.margin} in any epoch (they were {dissimilar:.3g} apart on "
                 "average at the end), so the loss only pulled similar pairs "
                 "together. The margin is too small for the scale of the "
-                f"embeddings: raise it to about {2 * dissimilar:.2g}, or use "
-                "normalize=True.",
+                f"embeddings: raise it to about {2 * dissimilar:.2g}"
+                + (
+                    " (normalized embeddings are at most 2 apart)."
+                    if self.normalize
+                    else ", or use normalize=True."
+                ),
                 ConvergenceWarning,
                 stacklevel=4,  # the caller of fit or partial_fit
             )

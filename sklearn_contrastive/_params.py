@@ -190,7 +190,7 @@ def check_callbacks(est):
         if name in INTERNAL_CALLBACKS:
             raise ValueError(
                 f"callbacks may not use the name {name!r}: ContrastiveEmbedder "
-                "adds a callback of that name itest. Choose another name."
+                "adds a callback of that name itself. Choose another name."
             )
 
 

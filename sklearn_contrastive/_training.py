@@ -123,7 +123,7 @@ def build_module(est, X: torch.Tensor, previous) -> tuple[nn.Module, int]:
                 "network, so its shape (n_components, hidden_layer_sizes, "
                 "module) must not change since the previous fit; set "
                 "warm_start=False to train a new network. torch said: "
-                f"{str(error).splitlines()[0]}"
+                + " ".join(line.strip() for line in str(error).splitlines()[1:3])
             ) from None
     return module, width
 
@@ -155,22 +155,33 @@ def instantiate_module_class(est, n_features_in: int) -> nn.Module:
     return est.module(**kwargs)
 
 
-def build_net(est, module, device, sampler_rng, validation):
+def build_net(est, module, device, sampler_rng, validation) -> NeuralNet:
+    """The skorch net for one fit, with its callbacks in the order they run.
+
+    Ours come first (loss guard, pair diagnostics, validation retrieval), then
+    the user's and the progress bar, and early stopping last: it ends the fit
+    from inside ``on_epoch_end``, so a callback after it would miss the final
+    epoch. (skorch always runs its epoch table last; on the stopping epoch it
+    prints the reason for stopping instead of a row.)
+    """
     extra = copy.deepcopy(est.net_params) if est.net_params else {}
     extra = {k: v for k, v in extra.items() if not k.startswith("module__")}
+    train_split = extra.pop("train_split", None)
     callbacks = [
         ("finite_loss_guard", FiniteLossGuard(lr=est.lr)),
         ("pair_diagnostics", PairDiagnostics()),
     ]
-    train_split = extra.pop("train_split", None)
     if validation is not None:
         X_valid, y_valid = validation
         train_split = predefined_split(Dataset(as_tensor(X_valid), as_tensor(y_valid)))
-        callbacks += [
-            (
-                "validation_retrieval",
-                ValidationRetrieval(as_tensor(X_valid), y_valid),
-            ),
+        callbacks.append(
+            ("validation_retrieval", ValidationRetrieval(as_tensor(X_valid), y_valid))
+        )
+    callbacks += copy.deepcopy(list(est.callbacks or []))
+    if est.verbose >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    if validation is not None:
+        callbacks.append(
             (
                 "early_stopping",
                 EarlyStopping(
@@ -183,11 +194,8 @@ def build_net(est, module, device, sampler_rng, validation):
                     patience=int(est.n_iter_no_change) + 1,
                     load_best=True,
                 ),
-            ),
-        ]
-    callbacks += copy.deepcopy(list(est.callbacks or []))
-    if est.verbose >= 2:
-        callbacks.append(("progress_bar", ProgressBar()))
+            )
+        )
     params = {
         "module": module,
         "criterion": ContrastiveLoss,
@@ -216,7 +224,8 @@ def continue_optimizer(est, net, previous):
     """Carry the optimizer's state (e.g. Adam's moments) over to ``net``."""
     if type(net.optimizer_) is not type(previous.optimizer_):
         return
-    net.optimizer_.load_state_dict(previous.optimizer_.state_dict())
+    # Copied: a failed partial_fit must leave the previous net's state as it was.
+    net.optimizer_.load_state_dict(copy.deepcopy(previous.optimizer_.state_dict()))
     for group in net.optimizer_.param_groups:
         # The current parameters win over the state's saved ones.
         group["lr"] = float(est.lr)

@@ -111,14 +111,36 @@ def test_early_stopping_stops_and_restores_the_best_weights(iris):
     assert frame["valid_precision_at_1"].between(0, 1).all()
     assert frame["valid_map_at_r"].between(0, 1).all()
     assert est.validation_scores_ == list(frame["valid_map_at_r"])
-    assert est.best_validation_score_ == max(est.validation_scores_)
-    # n_iter_no_change epochs without improvement are allowed, the next stops.
-    best_epoch = int(np.argmax(est.validation_scores_)) + 1
-    assert est.n_iter_ == best_epoch + 3
     stopper = dict(est.net_.callbacks_)["early_stopping"]
-    assert stopper.best_epoch_ == best_epoch
+    best_epoch = stopper.best_epoch_
+    assert est.best_validation_score_ == est.validation_scores_[best_epoch - 1]
+    assert est.best_validation_score_ == pytest.approx(max(est.validation_scores_))
+    # n_iter_no_change epochs without improvement are allowed, the next stops.
+    assert est.n_iter_ == best_epoch + 3
     for name, weights in est.net_.module_.state_dict().items():
         torch.testing.assert_close(weights, stopper.best_model_weights_[name])
+
+
+class _CountEpochEnds(Callback):
+    def initialize(self):
+        self.count = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.count += 1
+
+
+def test_user_callbacks_see_the_epoch_that_stops_the_fit(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(
+        **{**FAST, "max_epochs": 200},
+        early_stopping=True,
+        n_iter_no_change=1,
+        random_state=0,
+        callbacks=[("count", _CountEpochEnds())],
+    ).fit(X, y)
+    assert est.n_iter_ < 200
+    assert dict(est.net_.callbacks_)["count"].count == est.n_iter_
 
 
 def test_early_stopping_split_is_seeded_by_random_state(iris):
@@ -346,6 +368,21 @@ def test_partial_fit_runs_one_epoch_per_call_and_keeps_the_optimizer(iris):
     state = est.net_.optimizer_.state
     steps = {int(s["step"]) for s in state.values()}
     assert steps == {batches}  # Adam's step count ran on across the calls
+
+
+def test_a_failed_partial_fit_leaves_the_previous_model_alone(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, normalize=False, random_state=0)
+    est.partial_fit(X, y)
+    state = {k: v.clone() for k, v in est.net_.module_.state_dict().items()}
+    moments = [s["exp_avg"].clone() for s in est.net_.optimizer_.state.values()]
+    with pytest.raises(FloatingPointError):
+        est.set_params(lr=1e12, margin=1e6).partial_fit(X * 1e6, y)
+    assert est.n_iter_ == 1
+    for name, weights in est.net_.module_.state_dict().items():
+        torch.testing.assert_close(weights, state[name])
+    for before, now in zip(moments, est.net_.optimizer_.state.values(), strict=True):
+        torch.testing.assert_close(now["exp_avg"], before)
 
 
 def test_partial_fit_accepts_new_classes(iris):

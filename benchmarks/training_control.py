@@ -1,0 +1,132 @@
+"""Figures for the training-control choices: early stopping and pair mining.
+
+``early-stopping``: epochs run and 5-NN test accuracy with and without
+``early_stopping=True``, at the default ``max_epochs=25`` and at
+``max_epochs=100`` (where both data sets have converged long before the end).
+
+``pair-mining``: 5-NN test accuracy and time per epoch of
+``pair_mining="all"`` and ``"hard"``, for several ``samples_per_class``.
+
+Medians over estimator seeds; the split is the 70/30 one of ``datasets.py``.
+
+    python benchmarks/training_control.py early-stopping [--seeds 0 1 2]
+    python benchmarks/training_control.py pair-mining [--seeds 0 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from sklearn.neighbors import KNeighborsClassifier
+
+sys.path.insert(0, str(Path(__file__).parent))
+from datasets import DATASETS  # noqa: E402
+
+from sklearn_contrastive import ContrastiveEmbedder  # noqa: E402
+
+
+def evaluate(data, **params):
+    """Fit on the training part; 5-NN test accuracy, epochs, seconds per epoch."""
+    X_train, X_test, y_train, y_test = data
+    start = time.perf_counter()
+    embedder = ContrastiveEmbedder(**params).fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    knn = KNeighborsClassifier(n_neighbors=5).fit(embedder.transform(X_train), y_train)
+    accuracy = knn.score(embedder.transform(X_test), y_test)
+    epoch_time = statistics.median(epoch["dur"] for epoch in embedder.history_)
+    return accuracy, embedder.n_iter_, epoch_time, seconds
+
+
+def _median_row(results):
+    accuracies, epochs, epoch_times, seconds = zip(*results, strict=True)
+    return (
+        statistics.median(accuracies),
+        min(accuracies),
+        max(accuracies),
+        statistics.median(epochs),
+        statistics.median(epoch_times),
+        statistics.median(seconds),
+    )
+
+
+def early_stopping(datasets, seeds):
+    print(
+        "| data | max_epochs | early_stopping | epochs run (median) | "
+        "5-NN accuracy median (min-max) | fit time (s) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in datasets:
+        data = DATASETS[name](0)
+        for max_epochs in (25, 100):
+            for stop in (False, True):
+                results = [
+                    evaluate(
+                        data,
+                        max_epochs=max_epochs,
+                        early_stopping=stop,
+                        random_state=seed,
+                    )
+                    for seed in seeds
+                ]
+                acc, lo, hi, epochs, _, seconds = _median_row(results)
+                print(
+                    f"| {name} | {max_epochs} | {stop} | {epochs:g} | "
+                    f"{acc:.3f} ({lo:.3f}-{hi:.3f}) | {seconds:.1f} |",
+                    flush=True,
+                )
+
+
+def pair_mining(datasets, seeds):
+    print(
+        "| data | pair_mining | samples_per_class | 5-NN accuracy median (min-max) "
+        "| time per epoch (s) |"
+    )
+    print("|---|---|---|---|---|")
+    for name in datasets:
+        data = DATASETS[name](0)
+        for mining in ("all", "hard"):
+            for samples_per_class in (None, 8, 32):
+                results = [
+                    evaluate(
+                        data,
+                        pair_mining=mining,
+                        samples_per_class=samples_per_class,
+                        random_state=seed,
+                    )
+                    for seed in seeds
+                ]
+                acc, lo, hi, _, epoch_time, _ = _median_row(results)
+                shown = "auto" if samples_per_class is None else samples_per_class
+                print(
+                    f"| {name} | {mining} | {shown} | {acc:.3f} ({lo:.3f}-{hi:.3f}) "
+                    f"| {epoch_time:.3f} |",
+                    flush=True,
+                )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", choices=["early-stopping", "pair-mining"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--datasets", nargs="+", default=["digits", "hard_synthetic"])
+    args = parser.parse_args(argv)
+    print(
+        f"# {args.study}: {platform.machine()}, {os.cpu_count()} cores, torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads), seeds {args.seeds}"
+    )
+    # Pay torch's one-off start-up costs (the optimizer's first import of
+    # torch._dynamo) before anything is timed.
+    evaluate(DATASETS["digits"](0), max_epochs=1, random_state=0)
+    study = early_stopping if args.study == "early-stopping" else pair_mining
+    study(args.datasets, args.seeds)
+
+
+if __name__ == "__main__":
+    main()
