@@ -60,7 +60,7 @@ def main():
         "dissimilar_distance",
         "active_fraction",
     ]
-    print("   last epochs of history_ (similar pairs pulled in, dissimilar pushed out):")
+    print("   last epochs of history_ (similar pairs pulled in, dissimilar out):")
     print(history[columns].tail(5).round(3).to_string(index=False))
     print(f"   best validation MAP@R: {embedder.best_validation_score_:.3f}")
 
