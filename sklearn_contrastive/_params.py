@@ -65,6 +65,18 @@ INTERNAL_CALLBACKS = (
 
 def validate_params(est) -> None:
     """Check every parameter of ``est``; raise ValueError or TypeError."""
+    # bool is an int to check_scalar; refuse it before any bound is checked.
+    for name in (
+        "n_components",
+        "max_epochs",
+        "batch_size",
+        "n_iter_no_change",
+        "verbose",
+        "samples_per_class",
+        "n_threads",
+    ):
+        if isinstance(getattr(est, name), (bool, np.bool_)):
+            raise TypeError(f"{name} must be an int; got {getattr(est, name)!r}.")
     check_scalar(est.n_components, "n_components", numbers.Integral, min_val=1)
     if not (
         isinstance(est.hidden_layer_sizes, (tuple, list))
@@ -116,17 +128,6 @@ def validate_params(est) -> None:
         )
     if est.n_threads is not None:
         check_scalar(est.n_threads, "n_threads", numbers.Integral, min_val=1)
-    for name in (
-        "n_components",
-        "max_epochs",
-        "batch_size",
-        "n_iter_no_change",
-        "verbose",
-        "samples_per_class",
-        "n_threads",
-    ):
-        if isinstance(getattr(est, name), (bool, np.bool_)):
-            raise TypeError(f"{name} must be an int; got {getattr(est, name)!r}.")
     for name in (
         "margin",
         "similar_weight",

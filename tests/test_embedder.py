@@ -404,6 +404,49 @@ def test_sparse_X_is_refused_with_type_error(iris):
             ValueError,
             "may not set 'module__n_components'",
         ),
+        (
+            {"validation_fraction": 1.0},
+            ValueError,
+            "validation_fraction == 1.0, must be < 1",
+        ),
+        (
+            {"validation_fraction": 0},
+            ValueError,
+            "validation_fraction == 0, must be > 0",
+        ),
+        ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change == 0, must be >= 1"),
+        ({"n_iter_no_change": 2.0}, TypeError, "n_iter_no_change must be an inst"),
+        ({"tol": -1e-3}, ValueError, "tol == -0.001, must be >= 0"),
+        ({"tol": float("nan")}, ValueError, "tol must be a finite number; got nan"),
+        (
+            {"early_stopping": "yes"},
+            TypeError,
+            "early_stopping must be True or False; got 'yes'",
+        ),
+        ({"warm_start": 1}, TypeError, "warm_start must be True or False; got 1"),
+        (
+            {"pair_mining": "semi-hard"},
+            ValueError,
+            re.escape("pair_mining must be one of ('all', 'hard'); got 'semi-hard'"),
+        ),
+        (
+            {"samples_per_class": 1},
+            ValueError,
+            "samples_per_class == 1, must be >= 2",
+        ),
+        (
+            {"samples_per_class": 17},
+            ValueError,
+            "samples_per_class == 17, must be <= 16",
+        ),
+        ({"samples_per_class": True}, TypeError, "samples_per_class must be an int"),
+        ({"n_threads": 0}, ValueError, "n_threads == 0, must be >= 1"),
+        ({"n_threads": "2"}, TypeError, "n_threads must be an instance of int"),
+        (
+            {"module": "mlp"},
+            TypeError,
+            "module must be None .*; got 'mlp'",
+        ),
     ],
 )
 def test_invalid_parameters_name_the_parameter(iris, params, error, match):

@@ -25,9 +25,13 @@ from sklearn_contrastive import ContrastiveEmbedder
 
 FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
 
-requires_cuda = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA device"
-)
+
+def requires_cuda(test):
+    """Mark a test as a CUDA one (``-m cuda``) and skip it without a GPU."""
+    skip = pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA device"
+    )
+    return pytest.mark.cuda(skip(test))
 
 
 @pytest.fixture
