@@ -29,6 +29,7 @@ from ._training import (
     torch_threads,
     validation_split,
 )
+from .metrics import mean_average_precision_at_r
 from .networks import embed
 
 __all__ = ["ContrastiveEmbedder"]
@@ -504,7 +505,8 @@ class ContrastiveEmbedder(
                 f"{self.margin} in any epoch (they were {dissimilar:.3g} apart on "
                 "average at the end), so the loss only pulled similar pairs "
                 "together. The margin is too small for the scale of the "
-                f"embeddings: raise it to about {2 * dissimilar:.2g}"
+                "embeddings: raise it to about "
+                f"{min(2 * dissimilar, 2.0) if self.normalize else 2 * dissimilar:.2g}"
                 + (
                     " (normalized embeddings are at most 2 apart)."
                     if self.normalize
@@ -542,6 +544,34 @@ class ContrastiveEmbedder(
                 _TRANSFORM_BATCH_SIZE,
             )
         return embeddings.numpy()
+
+    def score(self, X, y):
+        """Retrieval quality of the embedding: MAP@R of ``X`` among itself.
+
+        Each row of ``X`` is embedded and ranks the other rows by distance; the
+        score is their mean average precision at R
+        (:func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`),
+        the quantity early stopping monitors and the default of
+        :func:`~sklearn_contrastive.metrics.make_retrieval_scorer`. It lets
+        ``GridSearchCV`` tune the embedder with no downstream model. MAP@R
+        rather than precision@1 or k-NN accuracy because it scores the whole
+        ranking of each class, moves smoothly, and lies in ``[0, 1]`` whatever
+        the margin.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to embed and score.
+        y : array-like of shape (n_samples,)
+            Their class labels.
+
+        Returns
+        -------
+        score : float
+            In ``[0, 1]``, higher is better; ``nan`` when no class has two
+            rows.
+        """
+        return mean_average_precision_at_r(self.transform(X), y)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")

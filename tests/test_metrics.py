@@ -1,75 +1,146 @@
-"""Retrieval metrics against brute-force oracles over the full distance matrix."""
+"""Retrieval metrics and scorers against brute-force oracles.
+
+The oracles rank every reference row for every query over the full distance
+matrix, ties by row number, exactly as the module documents; data with small
+integer coordinates make exact ties common.
+"""
 
 import re
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from sklearn_contrastive import metrics
-from sklearn_contrastive.metrics import mean_average_precision_at_r, precision_at_k
+from sklearn_contrastive import ContrastiveEmbedder, metrics
+from sklearn_contrastive.metrics import (
+    knn_accuracy,
+    make_retrieval_scorer,
+    mean_average_precision_at_r,
+    precision_at_k,
+    r_precision,
+    recall_at_k,
+)
 
-
-def _ranked_others(X):
-    """For each row, the other rows by increasing distance (no ties here)."""
-    distances = np.linalg.norm(X[:, None] - X[None], axis=-1)
-    np.fill_diagonal(distances, np.inf)
-    return np.argsort(distances, axis=1)[:, :-1]
-
-
-def _oracle_precision_at_k(X, y, k):
-    ranked = _ranked_others(X)
-    scores = [
-        np.mean(y[ranked[i, :k]] == y[i])
-        for i in range(len(y))
-        if np.sum(y == y[i]) > 1
-    ]
-    return np.mean(scores) if scores else np.nan
+# -- oracles
 
 
-def _oracle_map_at_r(X, y):
-    ranked = _ranked_others(X)
+def _rankings(X, y, X_ref=None, y_ref=None):
+    """Per query: relevance of every reference row in rank order, and labels."""
+    leave_one_out = X_ref is None
+    if leave_one_out:
+        X_ref, y_ref = X, y
+    X, X_ref = np.asarray(X, float), np.asarray(X_ref, float)
+    distances = np.sqrt(((X[:, None] - X_ref[None]) ** 2).sum(-1))
+    out = []
+    for i in range(len(X)):
+        d = distances[i].copy()
+        rows = np.arange(len(X_ref))
+        if leave_one_out:
+            d, rows = np.delete(d, i), np.delete(rows, i)
+        order = rows[np.lexsort((rows, d))]
+        out.append((y_ref[order] == y[i], y_ref[order]))
+    return out
+
+
+def _oracle(metric, X, y, X_ref=None, y_ref=None, k=None):
     scores = []
-    for i in range(len(y)):
-        r = np.sum(y == y[i]) - 1
+    for relevant, labels in _rankings(X, y, X_ref, y_ref):
+        r = relevant.sum()
+        if metric == "knn_accuracy":
+            # Majority vote, the smallest label on a tie (np.unique sorts).
+            values, counts = np.unique(labels[:k], return_counts=True)
+            scores.append(values[np.argmax(counts)])
+            continue
         if r == 0:
             continue
-        hits, total = 0, 0.0
-        for position in range(1, r + 1):
-            if y[ranked[i, position - 1]] == y[i]:
-                hits += 1
-                total += hits / position
-        scores.append(total / r)
+        if metric == "precision_at_k":
+            scores.append(relevant[:k].mean())
+        elif metric == "recall_at_k":
+            scores.append(relevant[:k].sum() / r)
+        elif metric == "r_precision":
+            scores.append(relevant[:r].mean())
+        elif metric == "map_at_r":
+            hits = np.cumsum(relevant[:r])
+            precision = hits / np.arange(1, r + 1)
+            scores.append((precision * relevant[:r]).sum() / r)
+    if metric == "knn_accuracy":
+        return np.mean(np.asarray(scores) == np.asarray(y))
     return np.mean(scores) if scores else np.nan
+
+
+FUNCTIONS = {
+    "precision_at_k": precision_at_k,
+    "recall_at_k": recall_at_k,
+    "r_precision": r_precision,
+    "map_at_r": mean_average_precision_at_r,
+    "knn_accuracy": knn_accuracy,
+}
+TAKES_K = {"precision_at_k", "recall_at_k", "knn_accuracy"}
+
+
+def _call(metric, X, y, k, **reference):
+    kwargs = {"k": k} if metric in TAKES_K else {}
+    return FUNCTIONS[metric](X, y, **kwargs, **reference)
 
 
 @pytest.fixture(params=[0, 1, 2])
-def data(request):
+def tied_data(request):
+    """Small integer coordinates: many exact ties, duplicates, a singleton."""
     rng = np.random.default_rng(request.param)
-    y = rng.integers(0, 4, size=60)
-    X = rng.normal(size=(60, 3)) + y[:, None] * rng.uniform(0, 1.5)
-    y[0] = 9  # a class with a single member
+    X = rng.integers(0, 3, size=(40, 2)).astype(float)
+    y = rng.integers(0, 3, size=40)
+    y[0] = 7  # a class with a single member
     return X, y
 
 
-@pytest.mark.parametrize("k", [1, 3, 10])
-def test_precision_at_k_matches_the_oracle(data, k):
-    X, y = data
-    assert precision_at_k(X, y, k=k) == pytest.approx(_oracle_precision_at_k(X, y, k))
+@pytest.mark.parametrize("metric", sorted(FUNCTIONS))
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_leave_one_out_matches_the_oracle_with_ties(tied_data, metric, k):
+    X, y = tied_data
+    expected = _oracle(metric, X, y, k=k)
+    assert _call(metric, X, y, k) == pytest.approx(expected)
 
 
-def test_map_at_r_matches_the_oracle(data):
-    X, y = data
-    assert mean_average_precision_at_r(X, y) == pytest.approx(_oracle_map_at_r(X, y))
+@pytest.mark.parametrize("metric", sorted(FUNCTIONS))
+def test_query_vs_reference_matches_the_oracle(tied_data, metric):
+    X, y = tied_data
+    X_ref, y_ref = X[:25], y[:25]
+    X_query, y_query = X[25:] + 0.5, y[25:]  # half-integer: ties again
+    y_query[0] = 9  # a query class absent from the references
+    expected = _oracle(metric, X_query, y_query, X_ref, y_ref, k=4)
+    got = _call(metric, X_query, y_query, 4, X_reference=X_ref, y_reference=y_ref)
+    assert got == pytest.approx(expected)
 
 
-def test_chunking_does_not_change_the_result(data, monkeypatch):
-    X, y = data
-    expected = (precision_at_k(X, y, k=3), mean_average_precision_at_r(X, y))
+@pytest.mark.parametrize("metric", sorted(FUNCTIONS))
+def test_continuous_data_match_the_oracle(metric):
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, size=60)
+    X = rng.normal(size=(60, 3)) + y[:, None]
+    assert _call(metric, X, y, 5) == pytest.approx(_oracle(metric, X, y, k=5))
+
+
+@pytest.mark.parametrize("metric", sorted(FUNCTIONS))
+def test_chunking_does_not_change_the_result(tied_data, metric, monkeypatch):
+    X, y = tied_data
+    expected = _call(metric, X, y, 3)
     monkeypatch.setattr(metrics, "_CHUNK_ENTRIES", 7)
-    assert (precision_at_k(X, y, k=3), mean_average_precision_at_r(X, y)) == (
-        pytest.approx(expected[0]),
-        pytest.approx(expected[1]),
-    )
+    assert _call(metric, X, y, 3) == pytest.approx(expected)
+
+
+def test_knn_accuracy_agrees_with_kneighbors_classifier():
+    """Without distance ties, the vote is KNeighborsClassifier's."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=80)
+    X = rng.normal(size=(80, 2)) + y[:, None]
+    knn = KNeighborsClassifier(n_neighbors=5).fit(X[:50], y[:50])
+    expected = knn.score(X[50:], y[50:])
+    got = knn_accuracy(X[50:], y[50:], k=5, X_reference=X[:50], y_reference=y[:50])
+    assert got == pytest.approx(expected)
 
 
 def test_duplicated_rows_never_retrieve_themselves():
@@ -80,13 +151,31 @@ def test_duplicated_rows_never_retrieve_themselves():
     # k=2: class 0 rows find 2 of 2, class 1 rows 1 of 2 (R = 1 < k).
     assert precision_at_k(X, y, k=2) == pytest.approx((3 * 1.0 + 2 * 0.5) / 5)
     assert mean_average_precision_at_r(X, y) == 1.0
+    assert r_precision(X, y) == 1.0
 
 
-def test_singleton_classes_are_left_out():
+def test_ties_are_ranked_by_row_number():
+    """Rows 1 and 2 are equally near the query 0; row 1 (class 1) ranks first."""
+    X = np.array([[0.0], [1.0], [-1.0], [9.0]])
+    y = np.array([0, 1, 0, 1])
+    assert precision_at_k(X[:1], y[:1], k=1, X_reference=X[1:], y_reference=y[1:]) == 0
+    y_swapped = np.array([0, 0, 1, 1])
+    assert (
+        precision_at_k(
+            X[:1], y_swapped[:1], k=1, X_reference=X[1:], y_reference=y_swapped[1:]
+        )
+        == 1
+    )
+
+
+def test_singleton_classes_are_left_out_of_retrieval_but_not_of_accuracy():
     X = np.array([[0.0], [0.1], [5.0]])
-    y = np.array([0, 0, 1])  # row 2 has nothing relevant to retrieve: skipped
+    y = np.array([0, 0, 1])  # row 2 has nothing relevant to retrieve
     assert precision_at_k(X, y) == 1.0
-    assert np.isnan(precision_at_k(X, [0, 1, 2]))
+    assert recall_at_k(X, y) == 1.0
+    assert knn_accuracy(X, y, k=1) == pytest.approx(2 / 3)
+    for function in (precision_at_k, recall_at_k, r_precision):
+        assert np.isnan(function(X, [0, 1, 2]))
     assert np.isnan(mean_average_precision_at_r(X, [0, 1, 2]))
 
 
@@ -96,14 +185,147 @@ def test_perfect_and_reversed_rankings():
     assert mean_average_precision_at_r(X, [0, 1, 0, 1]) == 0.0
 
 
-def test_bad_input_is_refused():
-    with pytest.raises(ValueError, match=re.escape("between 1 and n_samples - 1 = 2")):
-        precision_at_k([[0.0], [1.0], [2.0]], [0, 0, 1], k=3)
-    with pytest.raises(ValueError, match="needs at least 2 rows; got 1"):
-        mean_average_precision_at_r([[0.0]], [0])
-    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
-        precision_at_k([[0.0], [1.0]], [0, 0, 1])
-    with pytest.raises(ValueError, match=re.escape("y must be 1-D class labels")):
-        precision_at_k([[0.0], [1.0]], [[0], [0]])
-    with pytest.raises(ValueError, match="Input contains NaN"):
-        precision_at_k([[np.nan], [1.0]], [0, 0])
+def test_string_labels():
+    X = np.array([[0.0], [0.1], [10.0], [10.1]])
+    assert mean_average_precision_at_r(X, ["a", "a", "b", "b"]) == 1.0
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda: precision_at_k([[0.0], [1.0], [2.0]], [0, 0, 1], k=3),
+            ValueError,
+            re.escape(
+                "k must be between 1 and the number of reference rows per "
+                "query (2); got 3"
+            ),
+        ),
+        (
+            lambda: precision_at_k([[0.0], [1.0]], [0, 0], k=1.0),
+            TypeError,
+            "k must be an int; got 1.0",
+        ),
+        (
+            lambda: mean_average_precision_at_r([[0.0]], [0]),
+            ValueError,
+            "needs at least 2 rows; got 1",
+        ),
+        (
+            lambda: precision_at_k([[0.0], [1.0]], [0, 0, 1]),
+            ValueError,
+            "inconsistent numbers of samples",
+        ),
+        (
+            lambda: precision_at_k([[0.0], [1.0]], [[0], [0]]),
+            ValueError,
+            re.escape("y must be 1-D class labels"),
+        ),
+        (
+            lambda: precision_at_k([[np.nan], [1.0]], [0, 0]),
+            ValueError,
+            "Input X contains NaN",
+        ),
+        (
+            lambda: precision_at_k([[0.0]], [0], X_reference=[[1.0]]),
+            ValueError,
+            "X_reference needs its labels",
+        ),
+        (
+            lambda: precision_at_k([[0.0], [1.0]], [0, 1], y_reference=[0]),
+            ValueError,
+            "y_reference was given without X_reference",
+        ),
+        (
+            lambda: precision_at_k(
+                [[0.0]], [0], X_reference=[[1.0, 2.0]], y_reference=[0]
+            ),
+            ValueError,
+            "X has 1 features but X_reference has 2",
+        ),
+        (
+            lambda: make_retrieval_scorer("accuracy"),
+            ValueError,
+            "metric must be one of",
+        ),
+        (
+            lambda: make_retrieval_scorer("map_at_r", k=3),
+            TypeError,
+            re.escape("make_retrieval_scorer('map_at_r') takes no keyword"),
+        ),
+    ],
+)
+def test_bad_input_is_refused(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# -- scorers and score()
+
+
+@pytest.fixture
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
+
+
+def test_scorer_embeds_the_fold_and_scores_it(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    scorer = make_retrieval_scorer("precision_at_k", k=3)
+    assert scorer(est, X, y) == pytest.approx(precision_at_k(est.transform(X), y, k=3))
+
+
+def test_score_is_map_at_r_and_matches_the_default_scorer(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    expected = mean_average_precision_at_r(est.transform(X), y)
+    assert est.score(X, y) == pytest.approx(expected)
+    assert make_retrieval_scorer()(est, X, y) == pytest.approx(expected)
+
+
+def test_grid_search_without_a_downstream_model_uses_score(iris):
+    X, y = iris
+    search = GridSearchCV(
+        ContrastiveEmbedder(**FAST, random_state=0), {"margin": [0.5, 1.0]}, cv=2
+    ).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_params_["margin"] in (0.5, 1.0)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_scorer_in_grid_search_over_a_pipeline(iris, n_jobs):
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), ContrastiveEmbedder(**FAST, random_state=0))
+    search = GridSearchCV(
+        pipe,
+        {"contrastiveembedder__margin": [0.5, 1.0]},
+        scoring={
+            "map_at_r": make_retrieval_scorer(),
+            "p@1": make_retrieval_scorer("precision_at_k", k=1),
+        },
+        refit="map_at_r",
+        cv=2,
+        n_jobs=n_jobs,
+    ).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_map_at_r"]).all()
+    assert search.cv_results_["mean_test_p@1"].max() <= 1.0
+    # A pipeline ending with an embedder scores through the embedder too.
+    assert search.best_estimator_.score(X, y) == pytest.approx(
+        make_retrieval_scorer()(search.best_estimator_, X, y)
+    )
+
+
+def test_cross_val_score_with_a_scorer(iris):
+    X, y = iris
+    scores = cross_val_score(
+        ContrastiveEmbedder(**FAST, random_state=0),
+        X,
+        y,
+        cv=3,
+        scoring=make_retrieval_scorer("knn_accuracy", k=5),
+    )
+    assert scores.shape == (3,) and (scores > 0.5).all()
