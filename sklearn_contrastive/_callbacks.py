@@ -41,7 +41,8 @@ class FiniteLossGuard(Callback):
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
         if loss is not None and not torch.isfinite(loss).all():
-            self._fail(f"training loss became {loss.item()}", net)
+            which = "training" if training else "validation"
+            self._fail(f"{which} loss became {loss.item()}", net)
 
     def on_train_end(self, net, **kwargs):
         # The last optimizer step comes after the last loss was checked.
@@ -76,6 +77,8 @@ class PairDiagnostics(Callback):
         net.history.record(SIMILAR_DISTANCE, _ratio(similar_sum, n_similar))
         net.history.record(DISSIMILAR_DISTANCE, _ratio(dissimilar_sum, n_dissimilar))
         net.history.record(ACTIVE_FRACTION, _ratio(n_active, n_dissimilar))
+        # A device tensor would tie the pickled model to its device.
+        self.sums_ = None
 
 
 def _ratio(total: float, count: float) -> float:

@@ -16,7 +16,7 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._callbacks import ACTIVE_FRACTION, DISSIMILAR_DISTANCE, VALID_MAP_AT_R
@@ -26,6 +26,7 @@ from ._training import (
     build_module,
     build_net,
     continue_optimizer,
+    prepare_for_pickling,
     torch_threads,
     validation_split,
 )
@@ -403,8 +404,8 @@ class ContrastiveEmbedder(
         )
         sampler_rng = np.random.default_rng(sampler_seed)
         if previous is None:
-            # Warm-start fits keep the first fit's split: rows trained on
-            # never become validation rows.
+            # Warm-start fits of the same data keep the first fit's split, so
+            # that its validation rows stay out of training.
             self._split_seed = int(split_seed)
         validation = None
         if self.early_stopping and not incremental:
@@ -436,12 +437,20 @@ class ContrastiveEmbedder(
             )
         # Leave the module as transform uses it, so net_.module_(X) agrees.
         net.module_.eval()
+        prepare_for_pickling(net, drop_split=validation is not None)
+        history = self._history(net, validation is not None)
 
+        # Only a fit that got this far changes the estimator.
         self.net_ = net
         self.classes_ = classes
         self.n_iter_ = len(net.history)
         self._n_features_out = width
-        self._record_history(net, validation is not None)
+        (
+            self.history_,
+            self.loss_curve_,
+            self.validation_scores_,
+            self.best_validation_score_,
+        ) = history
         self._warn_if_degenerate()
         return self
 
@@ -466,25 +475,27 @@ class ContrastiveEmbedder(
             )
         classes = encoder.classes_
         if known_classes is not None:
-            classes = np.union1d(known_classes, classes)
+            # unique_labels refuses a mix of numbers and strings.
+            classes = unique_labels(known_classes, classes)
         y_encoded = np.searchsorted(classes, y).astype(np.int64)
         return classes, y_encoded
 
-    def _record_history(self, net, validated):
-        self.history_ = [
+    @staticmethod
+    def _history(net, validated):
+        """``history_``, ``loss_curve_``, ``validation_scores_`` and
+        ``best_validation_score_`` of a trained net."""
+        history = [
             {key: value for key, value in epoch.items() if key != "batches"}
             for epoch in net.history
         ]
-        self.loss_curve_ = [epoch["train_loss"] for epoch in self.history_]
-        self.validation_scores_ = None
-        self.best_validation_score_ = None
-        if validated:
-            self.validation_scores_ = [
-                epoch.get(VALID_MAP_AT_R, math.nan) for epoch in self.history_
-            ]
-            best_epoch = dict(net.callbacks_)["early_stopping"].best_epoch_
-            (kept,) = (e for e in self.history_ if e["epoch"] == best_epoch)
-            self.best_validation_score_ = kept[VALID_MAP_AT_R]
+        loss_curve = [epoch["train_loss"] for epoch in history]
+        if not validated:
+            return history, loss_curve, None, None
+        scores = [epoch.get(VALID_MAP_AT_R, math.nan) for epoch in history]
+        best_epoch = dict(net.callbacks_)["early_stopping"].best_epoch_
+        kept = [e[VALID_MAP_AT_R] for e in history if e["epoch"] == best_epoch]
+        # No epoch improved (the score was never defined): nothing was kept.
+        return history, loss_curve, scores, kept[0] if kept else math.nan
 
     def _warn_if_degenerate(self):
         last = self.history_[-1]
@@ -499,19 +510,18 @@ class ContrastiveEmbedder(
                 ConvergenceWarning,
                 stacklevel=4,  # the caller of fit or partial_fit
             )
-        elif all(epoch.get(ACTIVE_FRACTION, math.nan) == 0 for epoch in self.history_):
+        elif not self.normalize and all(
+            epoch.get(ACTIVE_FRACTION, math.nan) == 0 for epoch in self.history_
+        ):
+            # With normalize=True the scale is fixed: classes beyond the margin
+            # from the start are a success, not a badly scaled margin.
             warnings.warn(
                 "No dissimilar pair came within margin="
                 f"{self.margin} in any epoch (they were {dissimilar:.3g} apart on "
                 "average at the end), so the loss only pulled similar pairs "
                 "together. The margin is too small for the scale of the "
-                "embeddings: raise it to about "
-                f"{min(2 * dissimilar, 2.0) if self.normalize else 2 * dissimilar:.2g}"
-                + (
-                    " (normalized embeddings are at most 2 apart)."
-                    if self.normalize
-                    else ", or use normalize=True."
-                ),
+                f"embeddings: raise it to about {2 * dissimilar:.2g}, or use "
+                "normalize=True.",
                 ConvergenceWarning,
                 stacklevel=4,  # the caller of fit or partial_fit
             )

@@ -56,7 +56,9 @@ def torch_threads(n_threads: int | None):
         torch.set_num_threads(previous)
 
 
-def validation_split(est, y_encoded, seed):
+def validation_split(
+    est, y_encoded: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Row numbers ``(train, valid)`` of a stratified early-stopping split."""
     n_samples = len(y_encoded)
     counts = np.bincount(y_encoded)
@@ -72,12 +74,21 @@ def validation_split(est, y_encoded, seed):
             f"{n_classes} classes, the smallest with {counts.min()} rows. "
             "Change validation_fraction, add rows, or set early_stopping=False."
         )
-    return train_test_split(
+    train, valid = train_test_split(
         np.arange(n_samples),
         test_size=n_valid,
         stratify=y_encoded,
         random_state=seed,
     )
+    if np.bincount(y_encoded[valid]).max() < 2:
+        # Retrieval among the validation rows needs a class with two of them.
+        raise ValueError(
+            f"early_stopping=True scores retrieval among the {n_valid} validation "
+            f"rows (validation_fraction={est.validation_fraction}), which needs "
+            "two rows of some class there; every class got one. Raise "
+            "validation_fraction, or set early_stopping=False."
+        )
+    return train, valid
 
 
 def build_module(est, X: torch.Tensor, previous) -> tuple[nn.Module, int]:
@@ -230,3 +241,22 @@ def continue_optimizer(est, net, previous):
         # The current parameters win over the state's saved ones.
         group["lr"] = float(est.lr)
         group["weight_decay"] = float(est.weight_decay)
+
+
+def prepare_for_pickling(net: NeuralNet, *, drop_split: bool) -> None:
+    """Make a trained net load anywhere, without the training data.
+
+    skorch maps the attributes named in ``cuda_dependent_attributes_`` to the
+    CPU when a GPU-trained net is loaded on a machine without one; the module
+    *instance* we handed it (``module``) and the callbacks (their state may
+    hold device tensors, e.g. a scheduler's optimizer) must be among them.
+    With ``drop_split`` (our early-stopping split) the split is dropped, so
+    that the model does not carry the validation rows.
+    """
+    net.cuda_dependent_attributes_ = [
+        *net.cuda_dependent_attributes_,
+        "module",
+        "callbacks",
+    ]
+    if drop_split:
+        net.train_split = None

@@ -59,8 +59,9 @@ class MLP(nn.Module):
         for size in hidden_layer_sizes:
             layers.append(nn.Linear(width, size))
             layers.append(nn.ReLU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+            # Always present (the identity at p=0): the layer layout, and so
+            # the state_dict, does not depend on dropout.
+            layers.append(nn.Dropout(dropout))
             width = size
         layers.append(nn.Linear(width, n_components))
         self.layers = nn.Sequential(*layers)

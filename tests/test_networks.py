@@ -36,18 +36,26 @@ def test_mlp_output_shape(hidden_layer_sizes, n_components, normalize):
 
 
 def test_mlp_default_architecture():
-    """Defaults: 256 -> 128 hidden ReLU layers, 32 components, no dropout."""
+    """Defaults: 256 -> 128 hidden ReLU layers, 32 components, no dropout.
+
+    A Dropout layer is always there (the identity at p=0), so that the layer
+    layout, and with it the state_dict, does not depend on ``dropout``.
+    """
     net = MLP(n_features_in=4)
     layers = list(net.layers)
     assert [type(layer) for layer in layers] == [
         nn.Linear,
         nn.ReLU,
+        nn.Dropout,
         nn.Linear,
         nn.ReLU,
+        nn.Dropout,
         nn.Linear,
     ]
-    widths = [(m.in_features, m.out_features) for m in layers[::2]]
+    assert [m.p for m in layers if isinstance(m, nn.Dropout)] == [0.0, 0.0]
+    widths = [(m.in_features, m.out_features) for m in layers[::3]]
     assert widths == [(4, 256), (256, 128), (128, 32)]
+    assert MLP(4, dropout=0.3).state_dict().keys() == net.state_dict().keys()
     assert net.normalize is True
     assert net(_inputs()).shape == (7, 32)
 
@@ -117,9 +125,12 @@ def test_mlp_without_hidden_layers_is_a_single_linear_map():
 
 
 @pytest.mark.parametrize("hidden_layer_sizes", [(), (8,), (8, 6)])
-def test_mlp_no_dropout_layers_when_dropout_is_zero(hidden_layer_sizes):
-    net = MLP(4, hidden_layer_sizes, 3, dropout=0.0)
-    assert not any(isinstance(m, nn.Dropout) for m in net.modules())
+def test_mlp_dropout_zero_is_the_identity(hidden_layer_sizes):
+    torch.manual_seed(0)
+    net = MLP(4, hidden_layer_sizes, 3, dropout=0.0).train()
+    X = _inputs()
+    torch.testing.assert_close(net(X), net.eval()(X))
+    assert all(m.p == 0.0 for m in net.modules() if isinstance(m, nn.Dropout))
 
 
 def test_mlp_dropout_after_each_hidden_activation():

@@ -181,6 +181,15 @@ def test_early_stopping_needs_a_row_of_each_class_on_each_side(iris):
         ContrastiveEmbedder(**FAST, early_stopping=True).fit(X, y_one_row_class)
 
 
+def test_early_stopping_needs_a_class_twice_among_validation_rows():
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    y = np.arange(200) % 10
+    est = ContrastiveEmbedder(**FAST, early_stopping=True, validation_fraction=0.05)
+    with pytest.raises(ValueError, match="needs two rows of some class there"):
+        est.fit(X, y)
+    assert not hasattr(est, "net_")
+
+
 def test_early_stopping_refuses_a_user_train_split(iris):
     from skorch.dataset import ValidSplit
 
@@ -353,6 +362,13 @@ def test_warm_start_is_reproducible(iris):
     np.testing.assert_array_equal(*outputs)
 
 
+def test_warm_start_may_change_dropout(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, dropout=0.2, warm_start=True, random_state=0)
+    est.fit(X, y).set_params(dropout=0.0).fit(X, y)
+    assert est.n_iter_ == 2 * FAST["max_epochs"]
+
+
 def test_warm_start_refuses_a_changed_network(iris):
     X, y = iris
     est = ContrastiveEmbedder(**FAST, warm_start=True, random_state=0).fit(X, y)
@@ -406,6 +422,13 @@ def test_partial_fit_with_string_labels_grows_classes(iris):
     est = ContrastiveEmbedder(**FAST, random_state=0)
     est.partial_fit(X[y != 2], names[y != 2]).partial_fit(X[y != 0], names[y != 0])
     assert list(est.classes_) == ["setosa", "versicolor", "virginica"]
+
+
+def test_partial_fit_refuses_a_mix_of_label_types(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, random_state=0).partial_fit(X, y)
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        est.partial_fit(X, np.array(["a", "b", "c"])[y])
 
 
 def test_partial_fit_needs_two_classes_per_call(iris):
@@ -474,17 +497,28 @@ def test_grid_search_workers_do_not_oversubscribe(iris):
 # -- devices
 
 
-def test_device_of_a_pickled_cuda_model_falls_back_to_cpu(iris):
-    """A model saved from a GPU loads on a machine without one, on the CPU.
+def test_a_gpu_pickled_model_loads_on_a_machine_without_one(iris):
+    """Every tensor of the pickle is tagged as a CUDA one, as on a GPU machine.
 
-    The weights are on the CPU here; marking the net as a CUDA one makes
-    unpickling take the path of a GPU-trained model on a CPU-only machine.
+    torch records each storage's device with ``location_tag`` when pickling;
+    tagging them all "cuda:0" reproduces the file a GPU fit writes, and
+    unpickling it with CUDA unavailable must land the model on the CPU, with
+    no flag. Early stopping and a scheduler put tensors in the callbacks too.
     """
+    import torch.serialization
+
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(
+        **FAST,
+        early_stopping=True,
+        callbacks=[LRScheduler(policy=torch.optim.lr_scheduler.StepLR, step_size=1)],
+        random_state=0,
+    ).fit(X, y)
     expected = est.transform(X)
     est.net_.device = "cuda"
-    payload = pickle.dumps(est)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        payload = pickle.dumps(est)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.MonkeyPatch.context() as patch:
@@ -492,6 +526,23 @@ def test_device_of_a_pickled_cuda_model_falls_back_to_cpu(iris):
             loaded = pickle.loads(payload)
     assert str(loaded.net_.device) == "cpu"
     np.testing.assert_array_equal(loaded.transform(X), expected)
+
+
+def test_the_pickled_model_does_not_carry_the_validation_rows():
+    X = np.random.default_rng(0).normal(size=(4000, 20))
+    y = np.arange(4000) % 4
+    sizes = [
+        len(
+            pickle.dumps(
+                ContrastiveEmbedder(
+                    **{**FAST, "max_epochs": 1}, early_stopping=stop, random_state=0
+                ).fit(X, y)
+            )
+        )
+        for stop in (False, True)
+    ]
+    # 400 validation rows x 20 float32 features would add 32 kB.
+    assert sizes[1] < sizes[0] + 8_000
 
 
 @requires_cuda
