@@ -27,6 +27,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_is_fitted,
     check_scalar,
@@ -217,9 +218,9 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         same = self._encode(y)
         if same.all() or not same.any():
             raise ValueError(
-                "PairVerifier needs both same and different pairs to calibrate "
-                f"a threshold; got only {'same' if same.all() else 'different'} "
-                "pairs."
+                "PairVerifier needs pairs of both classes, same and different, "
+                "to calibrate a threshold; got only "
+                f"{'same' if same.all() else 'different'} pairs."
             )
         self._check_params()
         left, right = _split_pairs(X)
@@ -240,6 +241,7 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
 
     def _encode(self, y):
         y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
         values = np.unique(y)
         if self.similar_label is None:
             if not set(values.tolist()) <= {"same", "different"}:
@@ -315,6 +317,7 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_pairs,)
         """
+        check_is_fitted(self)
         margin = self.threshold_ - self.pair_distances(X)
         return margin if self._same_is_positive() else -margin
 
@@ -329,6 +332,7 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_pairs,)
         """
+        check_is_fitted(self)
         same = self.pair_distances(X) <= self.threshold_
         same_label, different_label = self._labels()
         return np.where(same, same_label, different_label)

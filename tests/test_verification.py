@@ -204,7 +204,7 @@ def test_fixed_threshold(pairs):
             lambda y: np.full(len(y), "same"),
             {},
             ValueError,
-            "needs both same and different pairs",
+            "needs pairs of both classes, same and different",
         ),
         (None, None, {"threshold": "auc"}, ValueError, "threshold must be one of"),
         (None, None, {"threshold": True}, TypeError, "threshold must be one of"),
