@@ -65,7 +65,7 @@ print(f"epochs run: {trained[-1].n_iter_}")
 # Pair distances on the test split, after one epoch and after training
 # --------------------------------------------------------------------
 # The margin (1.0, read from the embedder) is drawn as a dashed line. Both
-# panels use all 148,785 pairs of the 540 test rows.
+# panels use all 145,530 pairs of the 540 test rows.
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True, layout="constrained")
 for ax, model, title in [

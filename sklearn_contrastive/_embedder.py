@@ -130,10 +130,10 @@ class ContrastiveEmbedder(
         class, and stop when their mean average precision at R (MAP@R, each
         validation row a query against the others; see
         :func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`)
-        has not improved by at least ``tol`` for more than
-        ``n_iter_no_change`` epochs. The weights of the best epoch are
-        restored. Precision@1 and the validation loss are recorded too.
-        Ignored by ``partial_fit``.
+        has not risen by more than ``tol`` over its best for more than
+        ``n_iter_no_change`` epochs. The weights of the last epoch that did
+        rise so are restored. Precision@1 and the validation loss are
+        recorded too. Ignored by ``partial_fit``.
 
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping, in ``(0, 1)``.
@@ -144,19 +144,21 @@ class ContrastiveEmbedder(
         :class:`~sklearn.neural_network.MLPClassifier`).
 
     tol : float, default=1e-4
-        Smallest rise of the validation MAP@R that counts as an improvement.
+        An epoch improves when its validation MAP@R beats the best so far by
+        more than ``tol``.
 
     warm_start : bool, default=False
         When ``True``, ``fit`` continues from the weights of the previous fit
         instead of starting over (with a fresh optimizer; the network's shape
-        must not change). ``history_`` and ``n_iter_`` then count every epoch
-        since the first fit.
+        must not change, ``dropout`` may). ``history_`` and ``n_iter_`` then
+        count every epoch since the first fit.
 
     callbacks : list of skorch callbacks, default=None
         Extra :class:`skorch.callbacks.Callback` objects (or
         ``(name, callback)`` tuples), e.g. ``LRScheduler``, ``Checkpoint``,
-        ``GradientNormClipping`` or your own. They are copied at ``fit``; the
-        fitted ones are in ``net_.callbacks_``.
+        ``GradientNormClipping`` or your own. They are copied at every
+        ``fit`` and ``partial_fit`` call (the objects passed are never
+        modified); the ones that ran last are in ``net_.callbacks_``.
 
     device : str, default="cpu"
         Torch device to train and embed on: ``"cpu"``, ``"cuda"``,
