@@ -239,7 +239,8 @@ def resolve_optimizer(est):
     )
 
 
-def resolve_device(est):
+def resolve_device(est) -> str:
+    """The torch device string to train on; ``"auto"`` resolved."""
     device = est.device
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -256,4 +257,11 @@ def resolve_device(est):
             f"device={device!r} but this torch build sees no CUDA device; "
             "use device='cpu' or device='auto'."
         )
+    if parsed.type == "cuda" and parsed.index is not None:
+        n_devices = torch.cuda.device_count()
+        if parsed.index >= n_devices:
+            raise ValueError(
+                f"device={device!r} but torch sees {n_devices} CUDA device(s), "
+                f"numbered 0 to {n_devices - 1}; use one of those or 'cuda'."
+            )
     return str(parsed)

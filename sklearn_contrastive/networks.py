@@ -134,9 +134,12 @@ def embedding_width(module: nn.Module, X: torch.Tensor) -> int:
     ValueError
         If the output has another shape, with the shape received.
     """
+    # A module instance may already live on a GPU: probe it where it is.
+    parameter = next(module.parameters(), None)
+    probe = X[:2] if parameter is None else X[:2].to(parameter.device)
     with torch.no_grad():
         training = module.training
-        output = module.eval()(X[:2])
+        output = module.eval()(probe)
         module.train(training)
     if (
         not isinstance(output, torch.Tensor)

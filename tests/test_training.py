@@ -545,6 +545,22 @@ def test_the_pickled_model_does_not_carry_the_validation_rows():
     assert sizes[1] < sizes[0] + 8_000
 
 
+def test_a_cuda_index_beyond_the_devices_is_refused(iris, monkeypatch):
+    X, y = iris
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ValueError, match="torch sees 2 CUDA device"):
+        ContrastiveEmbedder(**FAST, device="cuda:2").fit(X, y)
+
+
+@requires_cuda
+def test_a_module_instance_already_on_cuda_is_accepted(iris):
+    X, y = iris
+    module = nn.Linear(4, 3).cuda()
+    est = ContrastiveEmbedder(**FAST, module=module, device="cuda", random_state=0)
+    assert est.fit(X, y).transform(X).shape == (150, 3)
+
+
 @requires_cuda
 def test_fit_on_cuda_transform_and_load_on_cpu(iris):
     X, y = iris
