@@ -1,4 +1,4 @@
-# One-command set-up, tests and demo on a fresh machine.
+# One-command set-up, tests, demo and documentation on a fresh machine.
 #
 # PyTorch is installed first, and only when missing, as the CPU build
 # torch==2.13.0 (a bare `torch` requirement would pull a multi-GB CUDA build).
@@ -8,8 +8,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: setup test test-all demo lint bench clean
+.PHONY: setup test test-all demo docs lint bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +30,16 @@ test-all: setup
 demo: setup
 	$(PY) examples/demo.py
 
+# The docs extra (Sphinx, numpydoc, sphinx-gallery, ...) goes into the same
+# .venv; reinstalled only when pyproject.toml changes. Warnings are errors,
+# and the gallery runs examples/plot_*.py (a failing example fails the build).
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
@@ -37,3 +48,4 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst

@@ -1,7 +1,6 @@
 """
-=====================================================
 Diagnosing an embedding: pair distances, 2-D view, curves
-=====================================================
+=========================================================
 
 Three plots of :mod:`sklearn_contrastive.plotting` on scikit-learn's digits
 (standardised, 70/30 stratified split):
@@ -16,10 +15,10 @@ Three plots of :mod:`sklearn_contrastive.plotting` on scikit-learn's digits
 3. :class:`~sklearn_contrastive.plotting.TrainingCurveDisplay`: losses and
    validation MAP@R per epoch, with the epoch early stopping kept.
 
-The figures are saved as PNG files in ``docs/images/`` (or the directory given
-as the first argument). Runs in well under a minute on 2 CPU cores::
+Run as a script with a directory argument, it saves the figures there as PNG
+files instead of showing them; this regenerates the README's images::
 
-    python examples/plot_embedding_diagnostics.py [OUTPUT_DIR]
+    python examples/plot_embedding_diagnostics.py docs/images
 """
 
 import sys
@@ -38,11 +37,11 @@ from sklearn_contrastive.plotting import (
     TrainingCurveDisplay,
 )
 
-if len(sys.argv) > 1:
-    output_dir = Path(sys.argv[1])
-else:
-    output_dir = Path(__file__).resolve().parent.parent / "docs" / "images"
-output_dir.mkdir(parents=True, exist_ok=True)
+# Figures are saved only when a directory is given on the command line, never
+# when the documentation build runs this example.
+output_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+if output_dir is not None:
+    output_dir.mkdir(parents=True, exist_ok=True)
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(
@@ -76,7 +75,8 @@ for ax, model, title in [
         model, X_test, y_test, max_pairs=200_000, name=title, ax=ax
     )
     print(f"{title}: {display.active_fraction_:.1%} of dissimilar pairs inside")
-fig.savefig(output_dir / "pair_distances.png", dpi=100)
+if output_dir is not None:
+    fig.savefig(output_dir / "pair_distances.png", dpi=100)
 
 # %%
 # The test split's embedding in 2-D
@@ -88,7 +88,8 @@ fig, ax = plt.subplots(figsize=(7, 5.5), layout="constrained")
 EmbeddingDisplay.from_estimator(
     trained, X_test, y_test, name="digits test split", ax=ax
 )
-fig.savefig(output_dir / "embedding_2d.png", dpi=100)
+if output_dir is not None:
+    fig.savefig(output_dir / "embedding_2d.png", dpi=100)
 
 # %%
 # Training curves
@@ -99,4 +100,7 @@ fig.savefig(output_dir / "embedding_2d.png", dpi=100)
 fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
 display = TrainingCurveDisplay.from_estimator(trained, ax=ax)
 print(f"best validation MAP@R: {trained[-1].best_validation_score_:.3f}")
-fig.savefig(output_dir / "training_curves.png", dpi=100)
+if output_dir is None:
+    plt.show()  # all three figures
+else:
+    fig.savefig(output_dir / "training_curves.png", dpi=100)
