@@ -40,7 +40,8 @@ class FiniteLossGuard(Callback):
         )
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if loss is not None and not torch.isfinite(loss).all():
+        # skorch has already read the loss with .item(): no extra device sync.
+        if loss is not None and not math.isfinite(loss.item()):
             which = "training" if training else "validation"
             self._fail(f"{which} loss became {loss.item()}", net)
 

@@ -95,11 +95,12 @@ def contrastive_loss(
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}.")
-    dissimilar = pair_labels.to(dtype=distances.dtype)
-    similar_term = 0.5 * distances.pow(2)
-    dissimilar_term = 0.5 * torch.clamp(margin - distances, min=0).pow(2)
-    losses = (1 - dissimilar) * similar_weight * similar_term
-    losses = losses + dissimilar * dissimilar_term
+    dissimilar = pair_labels if pair_labels.dtype == torch.bool else pair_labels != 0
+    similar_term = 0.5 * distances.square()
+    if similar_weight != 1.0:
+        similar_term = similar_weight * similar_term
+    dissimilar_term = 0.5 * torch.clamp(margin - distances, min=0).square()
+    losses = torch.where(dissimilar, dissimilar_term, similar_term)
     if reduction == "none":
         return losses
     if reduction == "sum" or losses.numel() == 0:
