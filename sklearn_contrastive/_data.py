@@ -6,6 +6,10 @@ PyTorch loop on tabular data; indexing the stored tensor with a whole batch of
 row numbers brings that to 1.0-1.2x. Both loaders accept the dataset skorch
 builds from ``(X, y)`` tensors, and the :class:`torch.utils.data.Subset` of it
 that skorch's internal validation split hands them.
+
+The training loaders are one per source of pairs: :class:`ClassBalancedLoader`
+(class labels), :class:`PairLoader` (explicit pairs) and :class:`ViewLoader`
+(unlabelled rows as corrupted views, with or without labelled rows).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from skorch.dataset import Dataset
 from torch.utils.data import Subset, TensorDataset
 
 from .pairs import ClassBalancedBatchSampler
+from .views import scarf_corrupt
 
 
 def unwrap_dataset(dataset) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
@@ -138,3 +143,164 @@ class ClassBalancedLoader(_TensorBatches):
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for positions in self.sampler:
             yield self._batch(positions)
+
+
+class PairLoader(_TensorBatches):
+    """Batches of explicit pairs, reshuffled on every epoch.
+
+    Each batch holds ``batch_size`` pairs; its rows are the distinct rows
+    those pairs touch (each embedded once), and its target is the pairs as
+    row numbers into the batch with their similar flags, which
+    :class:`~sklearn_contrastive.losses.ContrastiveLoss` takes as
+    ``pairs=`` and ``similar=``.
+
+    Parameters
+    ----------
+    dataset : skorch Dataset, TensorDataset or Subset of one
+    batch_size : int
+        Pairs per batch.
+    random_state : numpy.random.Generator
+    pairs : ndarray of int of shape (n_pairs, 2)
+        Row numbers into ``dataset``.
+    similar : ndarray of bool of shape (n_pairs,)
+    **kwargs
+        Ignored (``DataLoader`` options such as ``shuffle``).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int,
+        random_state: np.random.Generator,
+        pairs: np.ndarray,
+        similar: np.ndarray,
+        **kwargs,
+    ) -> None:
+        super().__init__(dataset)
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.pairs = pairs
+        self.similar = similar
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.pairs) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, dict]]:
+        order = self.random_state.permutation(len(self.pairs))
+        for start in range(0, len(order), self.batch_size):
+            chosen = order[start : start + self.batch_size]
+            # (n_rows,) distinct rows of these pairs; (2 * n_pairs,) positions.
+            rows, positions = np.unique(self.pairs[chosen].ravel(), return_inverse=True)
+            Xb, _ = self._batch(rows)
+            yield (
+                Xb,
+                {
+                    "pairs": torch.from_numpy(positions.reshape(-1, 2)),
+                    "similar": torch.from_numpy(self.similar[chosen]),
+                },
+            )
+
+
+class ViewLoader(_TensorBatches):
+    """Batches where unlabelled rows come as two corrupted views each.
+
+    Rows labelled ``-1`` are unlabelled. Each batch holds ``batch_size // 4``
+    unlabelled rows as two SCARF views each (:func:`~sklearn_contrastive.
+    views.scarf_corrupt`, values drawn from all training rows), labelled
+    ``-1 - k`` for the ``k``-th row so that its two views share a label and
+    differ from every other row's; and, when there are labelled rows, half a
+    batch of them drawn by a
+    :class:`~sklearn_contrastive.pairs.ClassBalancedBatchSampler`. Without
+    labelled rows the views fill the batch (``batch_size // 2`` rows). An
+    epoch lasts until both kinds of rows have been visited about once; the
+    smaller kind starts over when it runs out.
+
+    Parameters
+    ----------
+    dataset : skorch Dataset, TensorDataset or Subset of one
+        Target: encoded class labels, ``-1`` for unlabelled rows.
+    batch_size : int
+    random_state : numpy.random.Generator
+    corruption_rate : float
+        Fraction of features replaced in a view.
+    samples_per_class : int, default=None
+        For the labelled rows' sampler.
+    **kwargs
+        Ignored (``DataLoader`` options such as ``shuffle``).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int,
+        random_state: np.random.Generator,
+        corruption_rate: float,
+        samples_per_class: int | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(dataset)
+        self.random_state = random_state
+        self.corruption_rate = corruption_rate
+        labels = self.y[torch.from_numpy(self.rows)].cpu().numpy()
+        self._unlabelled = np.flatnonzero(labels < 0)
+        labelled = np.flatnonzero(labels >= 0)
+        self._labelled = labelled
+        self._sampler = None
+        if len(labelled):
+            self._sampler = ClassBalancedBatchSampler(
+                labels[labelled],
+                max(2, batch_size // 2),
+                samples_per_class,
+                random_state=random_state,
+            )
+            self._n_views = max(1, batch_size // 4)
+        else:
+            self._n_views = max(2, batch_size // 2)
+        # The pool views draw replacement values from: every training row
+        # (a view of the stored data, copied only for a subset of it).
+        stored = self.X.cpu().numpy()
+        covers_all = len(self.rows) == len(stored) and np.array_equal(
+            self.rows, np.arange(len(stored))
+        )
+        self._pool = stored if covers_all else stored[self.rows]
+
+    def __len__(self) -> int:
+        unlabelled = math.ceil(len(self._unlabelled) / self._n_views)
+        return max(unlabelled, len(self._sampler) if self._sampler else 0, 1)
+
+    def _view_batches(self) -> Iterator[np.ndarray]:
+        """Positions of unlabelled rows, ``_n_views`` at a time, endlessly."""
+        while True:
+            order = self.random_state.permutation(self._unlabelled)
+            for start in range(0, len(order), self._n_views):
+                yield order[start : start + self._n_views]
+
+    def _labelled_batches(self) -> Iterator[np.ndarray]:
+        """Positions of labelled rows, one sampler batch at a time, endlessly."""
+        while True:
+            for positions in self._sampler:
+                yield self._labelled[positions]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        views = self._view_batches() if len(self._unlabelled) else None
+        labelled = self._labelled_batches() if self._sampler else None
+        for _ in range(len(self)):
+            parts_X, parts_y = [], []
+            if labelled is not None:
+                Xb, yb = self._batch(next(labelled))
+                parts_X.append(Xb)
+                parts_y.append(yb)
+            if views is not None:
+                base = self._pool[next(views)]
+                # -1, -2, ...: one label per row, shared by its two views.
+                ids = -1 - torch.arange(len(base), dtype=self.y.dtype)
+                for _ in range(2):
+                    view = scarf_corrupt(
+                        base,
+                        self.corruption_rate,
+                        pool=self._pool,
+                        random_state=self.random_state,
+                    )
+                    parts_X.append(torch.from_numpy(view))
+                    parts_y.append(ids)
+            yield torch.cat(parts_X), torch.cat(parts_y)

@@ -14,13 +14,12 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._callbacks import ACTIVE_FRACTION, DISSIMILAR_DISTANCE, VALID_MAP_AT_R
 from ._params import resolve_device, validate_params
+from ._targets import training_target
 from ._training import (
     as_tensor,
     build_module,
@@ -106,13 +105,29 @@ class ContrastiveEmbedder(
         classes when they fit, with at least 4 rows per class. At least 2,
         and at most ``batch_size // 2`` so that a batch holds two classes.
 
+    unlabeled_label : int, default=None
+        The value of ``y`` that marks an unlabelled row, for semi-supervised
+        training; scikit-learn's semi-supervised estimators use ``-1``.
+        ``None``: every row is labelled (so ``-1`` is a class like any
+        other, as in binary labels ``{-1, 1}``). Unlabelled rows train as
+        pairs of corrupted views (see ``corruption_rate``), labelled rows as
+        usual; no pair joins an unlabelled row to a labelled one.
+
+    corruption_rate : float, default=0.6
+        For rows without a label (``unlabeled_label``, or ``fit(X)`` with no
+        ``y``): the fraction of features replaced in each of a row's two
+        views by values from random other rows (SCARF). The two views form a
+        similar pair, views of different rows dissimilar pairs. In
+        ``[0, 1)``.
+
     max_epochs : int, default=25
         Number of passes over the training data (the most, with early
         stopping).
 
     batch_size : int, default=256
         Rows per mini-batch. Every pair of rows in a batch is scored, so a
-        batch costs ``batch_size * (batch_size - 1) / 2`` pair terms.
+        batch costs ``batch_size * (batch_size - 1) / 2`` pair terms. With
+        explicit ``pairs``: pairs per mini-batch.
 
     lr : float, default=1e-3
         Learning rate of the optimizer.
@@ -214,7 +229,9 @@ class ContrastiveEmbedder(
         without early stopping.
 
     classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit`` (all calls so far for ``partial_fit``).
+        Class labels seen in ``fit`` (all calls so far for ``partial_fit``),
+        without ``unlabeled_label``; empty after a fit on pairs or without
+        labels.
 
     n_iter_ : int
         Number of epochs run.
@@ -278,6 +295,8 @@ class ContrastiveEmbedder(
         dropout=0.2,
         pair_mining="all",
         samples_per_class=None,
+        unlabeled_label=None,
+        corruption_rate=0.6,
         max_epochs=25,
         batch_size=256,
         lr=1e-3,
@@ -304,6 +323,8 @@ class ContrastiveEmbedder(
         self.dropout = dropout
         self.pair_mining = pair_mining
         self.samples_per_class = samples_per_class
+        self.unlabeled_label = unlabeled_label
+        self.corruption_rate = corruption_rate
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -344,26 +365,44 @@ class ContrastiveEmbedder(
 
     # -- fitting
 
-    def fit(self, X, y):
-        """Train the embedding network on pairs formed from class labels.
+    def fit(self, X, y=None, *, pairs=None, similar=None):
+        """Train the embedding network on pairs of rows of ``X``.
+
+        The pairs come from one of three sources: class labels ``y`` (rows of
+        the same class are similar, of different classes dissimilar, some
+        rows possibly unlabelled), explicit ``pairs`` with ``similar``
+        flags, or nothing: ``fit(X)`` learns from two corrupted views of
+        each row (self-supervised, see ``corruption_rate``).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training rows. Converted to float32; NaN and inf are refused.
 
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,), default=None
             Class labels (numbers or strings). Rows of the same class form
-            similar pairs, rows of different classes dissimilar pairs.
+            similar pairs, rows of different classes dissimilar pairs. Rows
+            labelled ``unlabeled_label`` count as unlabelled.
+
+        pairs : array-like of int of shape (n_pairs, 2), default=None
+            Explicit pairs instead of ``y``: each row holds the positions in
+            ``X`` (``X[i]`` / ``X.iloc[i]``) of the pair's two rows. Only
+            these pairs are trained on, ``batch_size`` pairs per mini-batch;
+            the rows are indexed, never copied into pairs.
+
+        similar : array-like of bool of shape (n_pairs,), default=None
+            With ``pairs``: ``True`` for a similar pair, ``False`` for a
+            dissimilar one. Must be boolean: 0/1 pair labels are refused,
+            since libraries disagree on which of them means similar.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, pairs=pairs, similar=similar, incremental=False)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y=None):
         """Train for one epoch on ``(X, y)``, continuing from the current weights.
 
         The first call initialises the network. Later calls keep the weights
@@ -376,17 +415,18 @@ class ContrastiveEmbedder(
         X : array-like of shape (n_samples, n_features)
             Training rows of this step.
 
-        y : array-like of shape (n_samples,)
-            Their class labels; at least two classes per call.
+        y : array-like of shape (n_samples,), default=None
+            Their class labels; at least two classes per call, or none at
+            all (views only, as ``fit(X)``). ``unlabeled_label`` applies.
 
         Returns
         -------
         self : object
             The estimator, trained one more epoch.
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, pairs=None, similar=None, incremental=True)
 
-    def _fit(self, X, y, *, incremental):
+    def _fit(self, X, y, *, pairs, similar, incremental):
         previous = None
         if (incremental or self.warm_start) and self.__sklearn_is_fitted__():
             previous = self.net_
@@ -394,24 +434,32 @@ class ContrastiveEmbedder(
             # A fit that fails part-way must not leave the previous net_ next
             # to this fit's classes_ and n_features_in_.
             self.__dict__.pop("net_", None)
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=previous is None)
-        known = self.classes_ if incremental and previous is not None else None
-        classes, y_encoded = self._encode_targets(y, known)
+        if y is None:
+            X = validate_data(self, X, dtype=np.float32, reset=previous is None)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float32, reset=previous is None)
         validate_params(self)
-        device = resolve_device(self)
+        known = self.classes_ if incremental and previous is not None else None
         if previous is None:
             self._random_state = check_random_state(self.random_state)
         torch_seed, sampler_seed, split_seed = self._random_state.randint(
             np.iinfo(np.int32).max, size=3
         )
         sampler_rng = np.random.default_rng(sampler_seed)
+        target = training_target(self, len(X), y, pairs, similar, sampler_rng, known)
+        device = resolve_device(self)
         if previous is None:
             # Warm-start fits of the same data keep the first fit's split, so
             # that its validation rows stay out of training.
             self._split_seed = int(split_seed)
+        y_encoded = target.y
         validation = None
         if self.early_stopping and not incremental:
-            train, valid = validation_split(self, y_encoded, self._split_seed)
+            # Only labelled rows can be scored; unlabelled ones all train.
+            labelled = np.flatnonzero(y_encoded >= 0)
+            _, valid = validation_split(self, y_encoded[labelled], self._split_seed)
+            valid = labelled[valid]
+            train = np.setdiff1d(np.arange(len(X)), valid)
             validation = (X[valid], y_encoded[valid])
             X, y_encoded = X[train], y_encoded[train]
 
@@ -428,14 +476,16 @@ class ContrastiveEmbedder(
                     torch.cuda.manual_seed(int(torch_seed))
             X_tensor = as_tensor(X)
             module, width = build_module(self, X_tensor, previous)
-            net = build_net(self, module, device, sampler_rng, validation)
+            net = build_net(self, module, device, target, validation)
             net.initialize()
             if previous is not None:
                 net.history_ = copy.deepcopy(previous.history_)
                 if incremental:
                     continue_optimizer(self, net, previous)
             net.partial_fit(
-                X_tensor, as_tensor(y_encoded), epochs=1 if incremental else None
+                X_tensor,
+                None if y_encoded is None else as_tensor(y_encoded),
+                epochs=1 if incremental else None,
             )
         # Leave the module as transform uses it, so net_.module_(X) agrees.
         net.module_.eval()
@@ -444,7 +494,7 @@ class ContrastiveEmbedder(
 
         # Only a fit that got this far changes the estimator.
         self.net_ = net
-        self.classes_ = classes
+        self.classes_ = target.classes
         self.n_iter_ = len(net.history)
         self._n_features_out = width
         (
@@ -455,32 +505,6 @@ class ContrastiveEmbedder(
         ) = history
         self._warn_if_degenerate()
         return self
-
-    def _encode_targets(self, y, known_classes=None):
-        target_type = type_of_target(y, input_name="y", raise_unknown=True)
-        if target_type not in ("binary", "multiclass"):
-            raise ValueError(
-                "ContrastiveEmbedder needs class labels in y to form similar and "
-                f"dissimilar pairs; got y of type {target_type!r}. Bin a "
-                "continuous target into classes (e.g. with KBinsDiscretizer) first."
-            )
-        encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                "ContrastiveEmbedder needs at least 2 classes to form dissimilar "
-                f"pairs; got 1 class ({encoder.classes_.tolist()[0]!r})."
-                + (
-                    " Each partial_fit call forms pairs within its own rows."
-                    if known_classes is not None
-                    else ""
-                )
-            )
-        classes = encoder.classes_
-        if known_classes is not None:
-            # unique_labels refuses a mix of numbers and strings.
-            classes = unique_labels(known_classes, classes)
-        y_encoded = np.searchsorted(classes, y).astype(np.int64)
-        return classes, y_encoded
 
     @staticmethod
     def _history(net, validated):
@@ -575,7 +599,8 @@ class ContrastiveEmbedder(
         X : array-like of shape (n_samples, n_features)
             Rows to embed and score.
         y : array-like of shape (n_samples,)
-            Their class labels.
+            Their class labels. Rows labelled ``unlabeled_label`` are left
+            out.
 
         Returns
         -------
@@ -583,13 +608,18 @@ class ContrastiveEmbedder(
             In ``[0, 1]``, higher is better; ``nan`` when no class has two
             rows.
         """
-        return mean_average_precision_at_r(self.transform(X), y)
+        embeddings, y = self.transform(X), np.asarray(y)
+        if self.unlabeled_label is not None:
+            labelled = y != self.unlabeled_label
+            embeddings, y = embeddings[labelled], y[labelled]
+        return mean_average_precision_at_r(embeddings, y)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
+        # fit(X) without labels trains on corrupted views.
+        tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

@@ -46,6 +46,9 @@ _RESERVED_NET_PARAMS = {
     "iterator_train__random_state": "random_state",
     "iterator_train__batch_size": "batch_size",
     "iterator_train__samples_per_class": "samples_per_class",
+    "iterator_train__corruption_rate": "corruption_rate",
+    "iterator_train__pairs": "fit's pairs argument",
+    "iterator_train__similar": "fit's similar argument",
     "iterator_valid__batch_size": "batch_size",
     "dataset": "the estimator itself",
     "iterator_valid": "the estimator itself",
@@ -117,6 +120,21 @@ def validate_params(est) -> None:
     )
     check_scalar(est.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
     check_scalar(est.tol, "tol", numbers.Real, min_val=0)
+    check_scalar(
+        est.corruption_rate,
+        "corruption_rate",
+        numbers.Real,
+        min_val=0,
+        max_val=1,
+        include_boundaries="left",
+    )
+    if est.unlabeled_label is not None and not isinstance(
+        est.unlabeled_label, (numbers.Integral, str)
+    ):
+        raise TypeError(
+            "unlabeled_label must be None, an int (scikit-learn's semi-supervised "
+            f"convention is -1) or a str; got {est.unlabeled_label!r}."
+        )
     check_scalar(est.verbose, "verbose", numbers.Integral, min_val=0)
     if est.samples_per_class is not None:
         check_scalar(
@@ -136,6 +154,7 @@ def validate_params(est) -> None:
         "weight_decay",
         "validation_fraction",
         "tol",
+        "corruption_rate",
     ):
         # check_scalar lets NaN and inf through its bounds.
         if not math.isfinite(getattr(est, name)):

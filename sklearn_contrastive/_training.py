@@ -11,6 +11,7 @@ import contextlib
 import copy
 import inspect
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
+from skorch.utils import to_tensor
 from torch import nn
 
 from ._callbacks import (
@@ -27,7 +29,7 @@ from ._callbacks import (
     PairDiagnostics,
     ValidationRetrieval,
 )
-from ._data import BatchLoader, ClassBalancedLoader
+from ._data import BatchLoader
 from ._params import resolve_optimizer
 from .losses import ContrastiveLoss
 from .networks import MLP, L2Normalize, embedding_width
@@ -166,7 +168,22 @@ def instantiate_module_class(est, n_features_in: int) -> nn.Module:
     return est.module(**kwargs)
 
 
-def build_net(est, module, device, sampler_rng, validation) -> NeuralNet:
+class ContrastiveNet(NeuralNet):
+    """skorch's NeuralNet, with targets that may be explicit pairs.
+
+    A batch's target is either a tensor of labels, or (explicit pairs) a
+    dict of ``pairs`` and ``similar`` tensors that the criterion takes as
+    keyword arguments.
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=self.device)
+        if isinstance(y_true, Mapping):
+            return self.criterion_(y_pred, **y_true)
+        return self.criterion_(y_pred, y_true)
+
+
+def build_net(est, module, device, target, validation) -> NeuralNet:
     """The skorch net for one fit, with its callbacks in the order they run.
 
     Ours come first (loss guard, pair diagnostics, validation retrieval), then
@@ -218,9 +235,8 @@ def build_net(est, module, device, sampler_rng, validation) -> NeuralNet:
         "optimizer__weight_decay": float(est.weight_decay),
         "max_epochs": int(est.max_epochs),
         "batch_size": int(est.batch_size),
-        "iterator_train": ClassBalancedLoader,
-        "iterator_train__random_state": sampler_rng,
-        "iterator_train__samples_per_class": est.samples_per_class,
+        "iterator_train": target.loader,
+        **{f"iterator_train__{k}": v for k, v in target.loader_params.items()},
         "iterator_valid": BatchLoader,
         "train_split": train_split,
         "device": device,
@@ -228,7 +244,7 @@ def build_net(est, module, device, sampler_rng, validation) -> NeuralNet:
         "callbacks": callbacks,
     }
     params.update(extra)
-    return NeuralNet(**params)
+    return ContrastiveNet(**params)
 
 
 def continue_optimizer(est, net, previous):

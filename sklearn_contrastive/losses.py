@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .pairs import PAIR_MINING, all_pairs, hard_pairs, pair_statistics
+from .pairs import PAIR_MINING, all_pairs, condensed, hard_pairs, pair_statistics
 
 __all__ = ["ContrastiveLoss", "contrastive_loss", "paired_distances"]
 
@@ -168,20 +168,103 @@ class ContrastiveLoss(nn.Module):
         self.pair_mining = pair_mining
         self.last_pair_statistics = None
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        pairs: torch.Tensor | None = None,
+        similar: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Loss of a batch, its pairs given by ``labels`` or by ``pairs``.
+
+        Parameters
+        ----------
+        embeddings : torch.Tensor of shape (batch_size, n_components)
+        labels : torch.Tensor of int of shape (batch_size,), default=None
+            Class of each row; every pair of rows counts. Negative labels
+            mark views of unlabelled rows (see
+            :mod:`~sklearn_contrastive.views`): two rows with the same
+            negative label are similar, with different negative labels
+            dissimilar, and no pair joins a view to a labelled row (its
+            class is unknown). The loss is then the mean over the pairs of
+            views plus the mean over the pairs of labelled rows, so that
+            neither kind outweighs the other by its number.
+        pairs : torch.Tensor of int of shape (n_pairs, 2), default=None
+            Explicit pairs instead of ``labels``: row numbers into
+            ``embeddings``. Only these pairs count.
+        similar : torch.Tensor of bool of shape (n_pairs,), default=None
+            With ``pairs``: ``True`` for a similar pair (``Y = 0``).
+        """
+        if (labels is None) == (pairs is None) or (pairs is None) != (similar is None):
+            raise ValueError(
+                "ContrastiveLoss needs either labels, or pairs together with "
+                "similar; got "
+                + ", ".join(
+                    name
+                    for name, value in (
+                        ("labels", labels),
+                        ("pairs", pairs),
+                        ("similar", similar),
+                    )
+                    if value is not None
+                )
+                + "."
+            )
+        if pairs is not None:
+            return self._explicit_pairs_loss(embeddings, pairs, similar)
         # (B (B - 1) / 2,) condensed distances, in torch.triu_indices order.
         distances = torch.pdist(embeddings)
         dissimilar = all_pairs(labels)
-        self.last_pair_statistics = pair_statistics(distances, dissimilar, self.margin)
+        views = labels < 0
+        if not bool(views.any()):
+            self.last_pair_statistics = pair_statistics(
+                distances, dissimilar, self.margin
+            )
+            if self.pair_mining == "hard":
+                selected = hard_pairs(
+                    distances, dissimilar, len(embeddings), self.margin
+                )
+                distances, dissimilar = distances[selected], dissimilar[selected]
+            return self._mean_loss(distances, dissimilar)
+        # Pairs between a view and a labelled row say nothing: leave them out.
+        # Labelled pairs and view pairs weigh the same whatever their numbers.
+        view_pairs = condensed(views[:, None] & views[None, :])
+        labelled_pairs = condensed(~views[:, None] & ~views[None, :])
+        same_group = view_pairs | labelled_pairs
+        self.last_pair_statistics = pair_statistics(
+            distances[same_group], dissimilar[same_group], self.margin
+        )
         if self.pair_mining == "hard":
-            selected = hard_pairs(distances, dissimilar, len(embeddings), self.margin)
-            distances, dissimilar = distances[selected], dissimilar[selected]
+            hard = hard_pairs(distances, dissimilar, len(embeddings), self.margin)
+            view_pairs, labelled_pairs = view_pairs & hard, labelled_pairs & hard
+        loss = self._mean_loss(distances[view_pairs], dissimilar[view_pairs])
+        if bool(labelled_pairs.any()):
+            loss = loss + self._mean_loss(
+                distances[labelled_pairs], dissimilar[labelled_pairs]
+            )
+        return loss
+
+    def _mean_loss(self, distances, dissimilar):
         return contrastive_loss(
             distances,
             dissimilar,
             self.margin,
             similar_weight=self.similar_weight,
         )
+
+    def _explicit_pairs_loss(self, embeddings, pairs, similar):
+        if self.pair_mining != "all":
+            raise ValueError(
+                f"pair_mining={self.pair_mining!r} chooses among the pairs formed "
+                "from labels inside a batch; with explicit pairs every pair "
+                "given counts. Use pair_mining='all'."
+            )
+        # (n_pairs,) distances; each row was embedded once, pairs index it.
+        distances = paired_distances(embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
+        dissimilar = ~similar.bool()
+        self.last_pair_statistics = pair_statistics(distances, dissimilar, self.margin)
+        return self._mean_loss(distances, dissimilar)
 
     def extra_repr(self) -> str:
         return (

@@ -24,6 +24,7 @@ __all__ = [
     "ClassBalancedBatchSampler",
     "all_pairs",
     "all_pairs_indices",
+    "condensed",
     "hard_pairs",
     "pair_statistics",
 ]
@@ -66,6 +67,22 @@ def _condensed_positions(n: int, device: torch.device) -> torch.Tensor:
     return i * n + j
 
 
+def condensed(matrix: torch.Tensor) -> torch.Tensor:
+    """The upper triangle of a square ``(n, n)`` matrix, in :func:`torch.pdist` order.
+
+    Parameters
+    ----------
+    matrix : torch.Tensor of shape (n, n)
+
+    Returns
+    -------
+    values : torch.Tensor of shape (n (n - 1) / 2,)
+        ``matrix[i, j]`` for every pair ``i < j``.
+    """
+    positions = _condensed_positions(matrix.shape[0], matrix.device)
+    return matrix.reshape(-1).index_select(0, positions)
+
+
 def all_pairs(labels: torch.Tensor) -> torch.Tensor:
     """Pair labels of every pair in a batch, in :func:`torch.pdist` order.
 
@@ -82,9 +99,7 @@ def all_pairs(labels: torch.Tensor) -> torch.Tensor:
     """
     # Comparing all (batch_size, batch_size) labels and keeping the upper
     # triangle is ~3x faster than gathering labels[i] and labels[j].
-    different = labels[:, None] != labels[None, :]
-    positions = _condensed_positions(labels.shape[0], labels.device)
-    return different.view(-1).index_select(0, positions)
+    return condensed(labels[:, None] != labels[None, :])
 
 
 def hard_pairs(

@@ -9,7 +9,12 @@ import torch
 from skorch.dataset import Dataset, ValidSplit
 from torch.utils.data import Subset, TensorDataset
 
-from sklearn_contrastive._data import BatchLoader, ClassBalancedLoader
+from sklearn_contrastive._data import (
+    BatchLoader,
+    ClassBalancedLoader,
+    PairLoader,
+    ViewLoader,
+)
 
 N_SAMPLES = 30
 INNER = np.array([29, 3, 17, 5, 8, 0, 11, 2, 26, 14, 21, 9])
@@ -248,3 +253,94 @@ def test_skorch_stratified_valid_split_feeds_both_loaders():
         assert set(ids.tolist()) <= train_rows
         torch.testing.assert_close(yb, y[ids])
         assert torch.bincount(yb, minlength=3).tolist() == [4, 4, 4]
+
+
+# -- explicit pairs and views of unlabelled rows
+
+
+def _explicit_pairs(n_pairs=23, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, N_SAMPLES, size=(n_pairs, 2))
+    similar = rng.random(n_pairs) < 0.4
+    return pairs, similar
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 23, 50])
+def test_pair_loader_visits_each_pair_once_per_epoch(batch_size):
+    """Each batch embeds the distinct rows of its pairs once; the pairs index
+    those rows and keep their similar flags."""
+    X, _ = _data()
+    pairs, similar = _explicit_pairs()
+    loader = PairLoader(
+        Dataset(X, None),
+        batch_size,
+        np.random.default_rng(0),
+        pairs=pairs,
+        similar=similar,
+    )
+    seen = []
+    for Xb, target in loader:
+        rows = _row_ids(Xb)
+        assert len(torch.unique(rows)) == len(rows)
+        assert len(target["pairs"]) <= batch_size
+        for (a, b), flag in zip(target["pairs"], target["similar"], strict=True):
+            seen.append((int(rows[a]), int(rows[b]), bool(flag)))
+    assert len(loader) == math.ceil(len(pairs) / batch_size)
+    expected = [
+        (int(a), int(b), bool(f)) for (a, b), f in zip(pairs, similar, strict=True)
+    ]
+    assert sorted(seen) == sorted(expected)
+
+
+def test_pair_loader_reshuffles_each_epoch():
+    X, _ = _data()
+    pairs, similar = _explicit_pairs()
+    loader = PairLoader(
+        Dataset(X, None), 5, np.random.default_rng(0), pairs=pairs, similar=similar
+    )
+    first, second = (
+        [target["similar"].tolist() for _, target in loader] for _ in range(2)
+    )
+    assert first != second
+
+
+def _partially_labelled(n_labelled=9):
+    X, y = _data()
+    y = y.clone()
+    y[n_labelled:] = -1
+    return X, y
+
+
+@pytest.mark.parametrize("n_labelled", [0, 9])
+def test_view_loader_pairs_two_views_of_each_unlabelled_row(n_labelled):
+    """With corruption_rate=0 a view is its row: each view label names one
+    unlabelled row, twice; labelled rows come with their class."""
+    X, y = _partially_labelled(n_labelled)
+    loader = ViewLoader(Dataset(X, y), 8, np.random.default_rng(0), corruption_rate=0.0)
+    visited = []
+    for Xb, yb in loader:
+        views = yb < 0
+        rows = _row_ids(Xb)
+        # Labelled rows keep their labels; views are unlabelled rows.
+        torch.testing.assert_close(yb[~views], y[rows[~views]])
+        assert (y[rows[views]] == -1).all()
+        for label in torch.unique(yb[views]):
+            same = rows[yb == label]
+            assert len(same) == 2 and same[0] == same[1]
+            visited.append(int(same[0]))
+        expected_views = 2 * (8 // 4 if n_labelled else 8 // 2)
+        assert views.sum() <= expected_views
+    # Every unlabelled row once per epoch.
+    assert sorted(visited) == list(range(n_labelled, N_SAMPLES))
+
+
+def test_view_loader_corrupts_views_with_values_of_training_rows():
+    X, y = _partially_labelled()
+    loader = ViewLoader(
+        Dataset(X, y), 16, np.random.default_rng(0), corruption_rate=0.6
+    )
+    Xb, yb = next(iter(loader))
+    views = Xb[yb < 0]
+    # Two of three features replaced: each value still from its own column.
+    assert ((views % 3) == torch.arange(3)).all()
+    assert (views != X[_row_ids(views)]).any()

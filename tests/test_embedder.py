@@ -331,10 +331,11 @@ def test_continuous_y_is_refused(iris):
         ContrastiveEmbedder(**FAST).fit(X, y)
 
 
-def test_missing_y_is_refused(iris):
+def test_missing_y_trains_without_labels(iris):
+    # fit(X) is self-supervised (tests/test_targets.py); no silent class.
     X, _ = iris
-    with pytest.raises(ValueError, match="requires y to be passed"):
-        ContrastiveEmbedder(**FAST).fit(X, None)
+    embedder = ContrastiveEmbedder(**FAST).fit(X, None)
+    assert embedder.classes_.shape == (0,)
 
 
 def test_transform_before_fit(iris):

@@ -634,3 +634,101 @@ def test_property_hard_loss_nonnegative_and_selects_only_costly_or_hardest(
         assert distances[k] in farthest
     if selected.any():
         torch.testing.assert_close(loss, per_pair[selected].mean())
+
+
+# -- explicit pairs and views of unlabelled rows
+
+
+def _oracle_explicit_pairs_loss(embeddings, pairs, similar, margin=1.0):
+    rows = embeddings.tolist()
+    losses = []
+    for (i, j), is_similar in zip(pairs.tolist(), similar.tolist(), strict=True):
+        distance = math.sqrt(
+            sum((a - b) ** 2 for a, b in zip(rows[i], rows[j], strict=True))
+        )
+        losses.append(_pair_loss(distance, not is_similar, margin))
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_explicit_pairs_loss_matches_loop(dtype):
+    generator = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(9, 3, dtype=dtype, generator=generator)
+    # Repeated rows and a row paired with two others, as a batch of pairs has.
+    pairs = torch.tensor([[0, 1], [1, 2], [3, 8], [4, 4], [5, 0], [6, 7], [8, 2]])
+    similar = torch.tensor([True, False, False, True, True, False, False])
+    loss = ContrastiveLoss(margin=1.3)(embeddings, pairs=pairs, similar=similar)
+    expected = _oracle_explicit_pairs_loss(embeddings, pairs, similar, margin=1.3)
+    _assert_close(loss, expected, dtype)
+
+
+def test_explicit_pairs_loss_gradcheck():
+    generator = torch.Generator().manual_seed(1)
+    embeddings = torch.randn(5, 2, dtype=torch.float64, generator=generator)
+    embeddings.requires_grad_(True)
+    pairs = torch.tensor([[0, 1], [2, 3], [4, 0], [1, 3]])
+    similar = torch.tensor([True, False, False, True])
+    criterion = ContrastiveLoss(margin=3.0)
+    assert torch.autograd.gradcheck(
+        lambda e: criterion(e, pairs=pairs, similar=similar), (embeddings,)
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_views_pair_only_with_views_and_both_groups_weigh_the_same(dtype):
+    """Negative labels: views of unlabelled rows. The loss is the mean over the
+    pairs of views plus the mean over the pairs of labelled rows; no pair joins
+    a view to a labelled row."""
+    generator = torch.Generator().manual_seed(2)
+    embeddings = torch.randn(9, 3, dtype=dtype, generator=generator)
+    labels = torch.tensor([0, 0, 1, -1, -1, -2, -2, -3, -3])
+    loss = ContrastiveLoss(margin=1.5)(embeddings, labels)
+    expected = _oracle_batch_loss(
+        embeddings[:3], labels[:3], margin=1.5
+    ) + _oracle_batch_loss(embeddings[3:], labels[3:], margin=1.5)
+    _assert_close(loss, expected, dtype)
+
+
+def test_views_alone_are_a_loss_over_views():
+    generator = torch.Generator().manual_seed(3)
+    embeddings = torch.randn(6, 2, generator=generator)
+    labels = torch.tensor([-1, -1, -2, -2, -3, -3])
+    loss = ContrastiveLoss()(embeddings, labels)
+    _assert_close(loss, _oracle_batch_loss(embeddings, labels), torch.float32)
+
+
+def test_view_statistics_leave_out_pairs_across_groups():
+    embeddings = torch.tensor([[0.0, 0.0], [0.0, 0.2], [5.0, 0.0], [5.0, 0.4]])
+    labels = torch.tensor([0, 0, -1, -1])
+    criterion = ContrastiveLoss()
+    criterion(embeddings, labels)
+    # Only the two similar pairs (0.2 and 0.4 apart) are scored.
+    expected = torch.tensor([0.6, 2.0, 0.0, 0.0, 0.0])
+    torch.testing.assert_close(criterion.last_pair_statistics, expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "got ."),
+        (
+            {"labels": torch.tensor([0, 1]), "pairs": torch.tensor([[0, 1]])},
+            "got labels, pairs.",
+        ),
+        ({"pairs": torch.tensor([[0, 1]])}, "got pairs."),
+    ],
+)
+def test_loss_needs_labels_or_pairs_with_similar(kwargs, message):
+    with pytest.raises(ValueError, match="needs either labels, or pairs together"):
+        ContrastiveLoss()(torch.zeros(2, 2), **kwargs)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ContrastiveLoss()(torch.zeros(2, 2), **kwargs)
+
+
+def test_hard_mining_is_refused_with_explicit_pairs():
+    with pytest.raises(ValueError, match="with explicit pairs every pair given counts"):
+        ContrastiveLoss(pair_mining="hard")(
+            torch.zeros(2, 2),
+            pairs=torch.tensor([[0, 1]]),
+            similar=torch.tensor([True]),
+        )

@@ -1,0 +1,211 @@
+"""What a fit learns from: class labels, partial labels, explicit pairs or none.
+
+``ContrastiveEmbedder.fit`` turns its ``y`` / ``pairs`` / ``similar``
+arguments into a :class:`TrainingTarget`: the target skorch stores next to
+``X`` and the training loader that forms the pairs from it (see
+``_data.py``). Every check of these arguments lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_array
+
+from ._data import ClassBalancedLoader, PairLoader, ViewLoader
+
+#: Encoded label of an unlabelled row.
+UNLABELLED = -1
+
+
+@dataclass
+class TrainingTarget:
+    """The training signal of one fit.
+
+    Attributes
+    ----------
+    kind : {"labels", "partial_labels", "no_labels", "pairs"}
+    classes : ndarray
+        The classes of the labelled rows (empty without labels).
+    y : ndarray of int64 of shape (n_samples,) or None
+        Encoded labels, ``-1`` for unlabelled rows; None for pairs.
+    loader : type
+        The training loader class for skorch's ``iterator_train``.
+    loader_params : dict
+        Its keyword arguments, besides the dataset and ``batch_size``.
+    """
+
+    kind: str
+    classes: np.ndarray
+    y: np.ndarray | None
+    loader: type
+    loader_params: dict = field(default_factory=dict)
+
+
+def training_target(est, n_samples, y, pairs, similar, sampler_rng, known_classes):
+    """Check ``fit``'s training signal and say how to train on it."""
+    if pairs is not None or similar is not None:
+        if y is not None:
+            raise ValueError(
+                "ContrastiveEmbedder.fit takes class labels (y) or explicit pairs "
+                "(pairs and similar), not both; got both. Drop y to train on the "
+                "pairs only."
+            )
+        pairs, similar = check_pairs(pairs, similar, n_samples)
+        _refuse_label_options(est, "explicit pairs")
+        return TrainingTarget(
+            kind="pairs",
+            classes=np.array([]),
+            y=None,
+            loader=PairLoader,
+            loader_params={
+                "random_state": sampler_rng,
+                "pairs": pairs,
+                "similar": similar,
+            },
+        )
+    if y is None:
+        y_encoded = np.full(n_samples, UNLABELLED, dtype=np.int64)
+        classes = np.array([])
+    else:
+        classes, y_encoded = encode_labels(y, est.unlabeled_label, known_classes)
+    if (y_encoded == UNLABELLED).any():
+        kind = "partial_labels" if len(classes) else "no_labels"
+        if kind == "no_labels":
+            _refuse_label_options(est, "no labels")
+        return TrainingTarget(
+            kind=kind,
+            classes=classes,
+            y=y_encoded,
+            loader=ViewLoader,
+            loader_params={
+                "random_state": sampler_rng,
+                "corruption_rate": float(est.corruption_rate),
+                "samples_per_class": est.samples_per_class,
+            },
+        )
+    return TrainingTarget(
+        kind="labels",
+        classes=classes,
+        y=y_encoded,
+        loader=ClassBalancedLoader,
+        loader_params={
+            "random_state": sampler_rng,
+            "samples_per_class": est.samples_per_class,
+        },
+    )
+
+
+def _refuse_label_options(est, what):
+    """Options that only mean something with class labels."""
+    if est.early_stopping:
+        raise ValueError(
+            "early_stopping=True scores retrieval of held-out labelled rows, "
+            f"which training on {what} does not have. Set early_stopping=False "
+            "and choose max_epochs."
+        )
+    if est.samples_per_class is not None:
+        raise ValueError(
+            f"samples_per_class={est.samples_per_class} shapes batches drawn "
+            f"from class labels; training on {what} has none. Leave "
+            "samples_per_class=None."
+        )
+    if what == "explicit pairs" and est.pair_mining != "all":
+        raise ValueError(
+            f"pair_mining={est.pair_mining!r} chooses among the pairs formed from "
+            "class labels inside a batch; with explicit pairs every pair given "
+            "counts. Use pair_mining='all'."
+        )
+
+
+def encode_labels(y, unlabeled_label=None, known_classes=None):
+    """``(classes, y_encoded)``: labels as 0..n_classes-1, unlabelled as -1.
+
+    ``known_classes`` (partial_fit) are merged with the classes of ``y``.
+    """
+    y = np.asarray(y)
+    if unlabeled_label is None:
+        labelled = np.ones(len(y), dtype=bool)
+    else:
+        labelled = np.asarray(y != unlabeled_label, dtype=bool)
+    y_encoded = np.full(len(y), UNLABELLED, dtype=np.int64)
+    if not labelled.any():
+        classes = np.array([]) if known_classes is None else known_classes
+        return classes, y_encoded
+    y_labelled = y[labelled]
+    target_type = type_of_target(y_labelled, input_name="y", raise_unknown=True)
+    if target_type not in ("binary", "multiclass"):
+        raise ValueError(
+            "ContrastiveEmbedder needs class labels in y to form similar and "
+            f"dissimilar pairs; got y of type {target_type!r}. Bin a "
+            "continuous target into classes (e.g. with KBinsDiscretizer) first."
+        )
+    encoder = LabelEncoder().fit(y_labelled)
+    if len(encoder.classes_) < 2:
+        raise ValueError(
+            "ContrastiveEmbedder needs at least 2 classes to form dissimilar "
+            f"pairs; got 1 class ({encoder.classes_.tolist()[0]!r})"
+            + (" among the labelled rows" if not labelled.all() else "")
+            + "."
+            + (
+                " Each partial_fit call forms pairs within its own rows."
+                if known_classes is not None
+                else ""
+            )
+        )
+    classes = encoder.classes_
+    if known_classes is not None and len(known_classes):
+        # unique_labels refuses a mix of numbers and strings.
+        classes = unique_labels(known_classes, classes)
+    y_encoded[labelled] = np.searchsorted(classes, y_labelled)
+    return classes, y_encoded
+
+
+def check_pairs(pairs, similar, n_samples):
+    """Validated ``(pairs, similar)``: int64 (n_pairs, 2) and bool (n_pairs,)."""
+    if pairs is None or similar is None:
+        missing = "pairs" if pairs is None else "similar"
+        raise ValueError(
+            f"Explicit pairs need both pairs and similar; {missing} is missing. "
+            "pairs holds row numbers of X, shape (n_pairs, 2); similar says "
+            "which pairs are similar (True) or dissimilar (False)."
+        )
+    pairs = check_array(pairs, dtype=None, input_name="pairs")
+    if pairs.shape[1] != 2 or pairs.dtype.kind not in "iu":
+        raise ValueError(
+            "pairs must hold integer row numbers of X, shape (n_pairs, 2); got "
+            f"shape {pairs.shape} and dtype {pairs.dtype}."
+        )
+    outside = (pairs < 0) | (pairs >= n_samples)
+    if outside.any():
+        value = pairs[outside][0]
+        raise ValueError(
+            f"pairs refer to rows of X by position, 0 to {n_samples - 1}; got "
+            f"{value} ({int(outside.any(axis=1).sum())} pairs out of range). "
+            "Use positions (as X[i] or X.iloc[i]), not index labels."
+        )
+    similar = np.asarray(similar)
+    if similar.ndim != 1 or len(similar) != len(pairs):
+        raise ValueError(
+            f"similar must have one entry per pair: shape ({len(pairs)},); got "
+            f"shape {similar.shape}."
+        )
+    if similar.dtype != bool:
+        values = np.unique(similar)[:5].tolist()
+        raise TypeError(
+            "similar must be boolean, True for a similar pair and False for a "
+            f"dissimilar one; got dtype {similar.dtype} with values {values}. "
+            "0/1 pair labels are ambiguous (the contrastive loss's Y is 0 for "
+            "similar, many libraries use 1 for similar): convert them, e.g. "
+            "similar=(labels == 1) if 1 means similar in your data."
+        )
+    if similar.all() or not similar.any():
+        which = "dissimilar" if similar.all() else "similar"
+        raise ValueError(
+            f"The contrastive loss needs both similar and dissimilar pairs; got "
+            f"{len(similar)} pairs and no {which} one."
+        )
+    return pairs.astype(np.int64, copy=False), similar

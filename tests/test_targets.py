@@ -1,0 +1,281 @@
+"""ContrastiveEmbedder trained from explicit pairs, partial labels or no labels.
+
+The toy data hold two classes told apart by their first feature alone, next to
+five features of loud noise, so that raw 5-NN gets 0.86: training on pairs
+(or on a few labels) must find the informative feature and do better.
+"""
+
+import pickle
+import re
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.neighbors import KNeighborsClassifier
+
+from sklearn_contrastive import ContrastiveEmbedder
+from sklearn_contrastive._data import ClassBalancedLoader, PairLoader, ViewLoader
+
+FAST = {"max_epochs": 10, "hidden_layer_sizes": (16,), "n_components": 4, "lr": 1e-2}
+
+
+def _blobs(n_samples=200, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples) % 2
+    informative = 3.0 * y[:, None] + rng.normal(0, 0.3, size=(n_samples, 1))
+    noise = rng.normal(0, 3.0, size=(n_samples, 5))
+    return np.hstack([informative, noise]).astype(np.float32), y
+
+
+def _pairs_from(y, n_pairs=400, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, len(y), size=(n_pairs, 2))
+    return pairs, y[pairs[:, 0]] == y[pairs[:, 1]]
+
+
+def _separation(embedder, X, y):
+    """5-NN accuracy on the last quarter of the rows, the rest as references."""
+    Z = embedder.transform(X) if embedder is not None else X
+    train = np.arange(len(X)) < 0.75 * len(X)
+    return KNeighborsClassifier(5).fit(Z[train], y[train]).score(Z[~train], y[~train])
+
+
+def test_raw_features_are_hard_for_knn():
+    X, y = _blobs()
+    assert _separation(None, X, y) == pytest.approx(0.86)
+
+
+# -- explicit pairs
+
+
+def test_fit_on_explicit_pairs_learns_and_transforms_single_rows():
+    X, y = _blobs()
+    pairs, similar = _pairs_from(y)
+    embedder = ContrastiveEmbedder(random_state=0, **FAST)
+    embedder.fit(X, pairs=pairs, similar=similar)
+    assert embedder.net_.iterator_train is PairLoader
+    assert _separation(embedder, X, y) > 0.95
+    assert embedder.transform(X[:1]).shape == (1, 4)
+    assert embedder.classes_.shape == (0,)
+    assert embedder.n_iter_ == 10 and len(embedder.loss_curve_) == 10
+    # Training pulled similar pairs together and pushed dissimilar ones apart.
+    first, last = embedder.history_[0], embedder.history_[-1]
+    assert (
+        last["similar_distance"] / last["dissimilar_distance"]
+        < 0.7 * first["similar_distance"] / first["dissimilar_distance"]
+    )
+    assert embedder.loss_curve_[-1] < 0.5 * embedder.loss_curve_[0]
+    # 400 pairs at batch_size 256: two batches per epoch.
+    assert embedder.history_[0]["train_batch_count"] == 2
+
+
+def test_pairs_reproducible_clonable_and_picklable():
+    X, y = _blobs()
+    pairs, similar = _pairs_from(y)
+    a = ContrastiveEmbedder(random_state=0, **FAST).fit(X, pairs=pairs, similar=similar)
+    b = clone(a).fit(X, pairs=pairs, similar=similar)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    restored = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(restored.transform(X), a.transform(X))
+
+
+def test_pairs_accept_lists_and_pandas():
+    pd = pytest.importorskip("pandas")
+    X, y = _blobs()
+    pairs, similar = _pairs_from(y)
+    embedder = ContrastiveEmbedder(random_state=0, **FAST)
+    embedder.fit(
+        pd.DataFrame(X),
+        pairs=pd.DataFrame(pairs, columns=["a", "b"]),
+        similar=similar.tolist(),
+    )
+    assert embedder.transform(X).shape == (len(X), 4)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "similar", "error", "message"),
+    [
+        (
+            [[0, 200]],
+            [True],
+            ValueError,
+            "pairs refer to rows of X by position, 0 to 199; got 200 (1 pairs",
+        ),
+        ([[-1, 3]], [True], ValueError, "0 to 199; got -1"),
+        ([[0, 1, 2]], [True], ValueError, "shape (n_pairs, 2); got shape (1, 3)"),
+        ([[0.0, 1.0]], [True], ValueError, "got shape (1, 2) and dtype float64"),
+        ([[0, 1], [2, 3]], [1, 0], TypeError, "similar must be boolean"),
+        ([[0, 1], [2, 3]], [1, 0], TypeError, "got dtype int64 with values [0, 1]"),
+        ([[0, 1], [2, 3]], [True], ValueError, "shape (2,); got shape (1,)"),
+        ([[0, 2], [2, 4]], [True, True], ValueError, "no dissimilar one"),
+        ([[0, 1], [2, 3]], [False, False], ValueError, "no similar one"),
+    ],
+)
+def test_bad_pairs_are_refused_with_a_clear_error(pairs, similar, error, message):
+    X, _ = _blobs()
+    with pytest.raises(error, match=re.escape(message)):
+        ContrastiveEmbedder(**FAST).fit(
+            X, pairs=np.asarray(pairs), similar=np.asarray(similar)
+        )
+
+
+def test_pairs_need_both_arguments_and_no_labels():
+    X, y = _blobs()
+    pairs, similar = _pairs_from(y)
+    embedder = ContrastiveEmbedder(**FAST)
+    with pytest.raises(ValueError, match="similar is missing"):
+        embedder.fit(X, pairs=pairs)
+    with pytest.raises(ValueError, match="pairs is missing"):
+        embedder.fit(X, similar=similar)
+    with pytest.raises(ValueError, match="not both; got both"):
+        embedder.fit(X, y, pairs=pairs, similar=similar)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"early_stopping": True}, "which training on explicit pairs does not"),
+        ({"samples_per_class": 4}, "samples_per_class=4 shapes batches"),
+        ({"pair_mining": "hard"}, "with explicit pairs every pair given counts"),
+    ],
+)
+def test_label_options_are_refused_with_pairs(params, message):
+    X, y = _blobs()
+    pairs, similar = _pairs_from(y)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ContrastiveEmbedder(**FAST, **params).fit(X, pairs=pairs, similar=similar)
+
+
+# -- no labels
+
+
+def test_fit_without_labels_learns_from_views():
+    """Two views of a row end closer than views of different rows."""
+    X, _ = _blobs()
+    embedder = ContrastiveEmbedder(random_state=0, corruption_rate=0.3, **FAST)
+    embedder.fit(X)
+    assert embedder.net_.iterator_train is ViewLoader
+    assert embedder.classes_.shape == (0,)
+    last = embedder.history_[-1]
+    assert last["similar_distance"] < 0.8 * last["dissimilar_distance"]
+    assert embedder.loss_curve_[-1] < embedder.loss_curve_[0]
+    again = clone(embedder).fit(X)
+    np.testing.assert_array_equal(again.transform(X), embedder.transform(X))
+    assert ContrastiveEmbedder(random_state=0, **FAST).fit_transform(X).shape == (
+        200,
+        4,
+    )
+
+
+def test_partial_fit_without_labels():
+    X, _ = _blobs()
+    embedder = ContrastiveEmbedder(random_state=0, **FAST)
+    embedder.partial_fit(X[:100]).partial_fit(X[100:])
+    assert embedder.n_iter_ == 2
+
+
+def test_early_stopping_needs_labels():
+    X, _ = _blobs()
+    with pytest.raises(ValueError, match="which training on no labels does not"):
+        ContrastiveEmbedder(early_stopping=True, **FAST).fit(X)
+
+
+# -- partial labels
+
+
+def _partial(y, n_labelled=20, marker=-1):
+    y_partial = np.asarray(y).astype(object if isinstance(marker, str) else int)
+    y_partial[n_labelled:] = marker
+    return y_partial
+
+
+def test_unlabeled_rows_train_as_views_and_are_not_a_class():
+    X, y = _blobs()
+    embedder = ContrastiveEmbedder(unlabeled_label=-1, random_state=0, **FAST)
+    embedder.fit(X, _partial(y))
+    assert embedder.net_.iterator_train is ViewLoader
+    np.testing.assert_array_equal(embedder.classes_, [0, 1])
+    # 20 labels were enough to find the informative feature.
+    assert _separation(embedder, X, y) > 0.9
+
+
+def test_minus_one_is_a_class_unless_unlabeled_label_says_otherwise():
+    X, y = _blobs()
+    signed = np.where(y == 1, 1, -1)  # binary labels {-1, 1}
+    embedder = ContrastiveEmbedder(random_state=0, **FAST).fit(X, signed)
+    assert embedder.net_.iterator_train is ClassBalancedLoader
+    np.testing.assert_array_equal(embedder.classes_, [-1, 1])
+
+
+def test_unlabeled_label_may_be_a_string():
+    X, y = _blobs()
+    labels = np.array(["a", "b"], dtype=object)[y]
+    labels[20:] = "?"
+    embedder = ContrastiveEmbedder(unlabeled_label="?", random_state=0, **FAST)
+    embedder.fit(X, labels)
+    np.testing.assert_array_equal(embedder.classes_, ["a", "b"])
+
+
+def test_labelled_rows_need_two_classes():
+    X, y = _blobs()
+    y_partial = _partial(y)
+    y_partial[:20] = 0
+    with pytest.raises(
+        ValueError, match=re.escape("got 1 class (0) among the labelled rows")
+    ):
+        ContrastiveEmbedder(unlabeled_label=-1, **FAST).fit(X, y_partial)
+
+
+def test_all_rows_unlabelled_is_training_without_labels():
+    X, y = _blobs()
+    embedder = ContrastiveEmbedder(unlabeled_label=-1, random_state=0, **FAST)
+    embedder.fit(X, np.full(len(y), -1))
+    assert embedder.classes_.shape == (0,)
+    np.testing.assert_array_equal(
+        embedder.transform(X),
+        ContrastiveEmbedder(random_state=0, **FAST).fit(X).transform(X),
+    )
+
+
+def test_early_stopping_validates_on_labelled_rows_only():
+    X, y = _blobs(n_samples=200)
+    embedder = ContrastiveEmbedder(
+        unlabeled_label=-1,
+        early_stopping=True,
+        validation_fraction=0.25,
+        random_state=0,
+        **FAST,
+    )
+    embedder.fit(X, _partial(y, n_labelled=40))
+    # 25 % of the 40 labelled rows are held out: the validation retrieval
+    # scores exist, and every unlabelled row stayed in training.
+    assert all(np.isfinite(embedder.validation_scores_))
+    assert embedder.net_.iterator_train is ViewLoader
+
+
+def test_score_leaves_unlabelled_rows_out():
+    X, y = _blobs()
+    y_partial = _partial(y, n_labelled=60)
+    embedder = ContrastiveEmbedder(unlabeled_label=-1, random_state=0, **FAST)
+    embedder.fit(X, y_partial)
+    assert embedder.score(X, y_partial) == embedder.score(X[:60], y[:60])
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        ({"corruption_rate": 1.0}, ValueError, "corruption_rate == 1.0, must be < 1"),
+        (
+            {"corruption_rate": -0.1},
+            ValueError,
+            "corruption_rate == -0.1, must be >= 0",
+        ),
+        ({"corruption_rate": "0.5"}, TypeError, "corruption_rate must be an instance"),
+        ({"corruption_rate": float("nan")}, ValueError, "corruption_rate must be a"),
+        ({"unlabeled_label": 1.5}, TypeError, "unlabeled_label must be None, an int"),
+    ],
+)
+def test_new_parameters_are_validated(params, error, message):
+    X, y = _blobs()
+    with pytest.raises(error, match=re.escape(message)):
+        ContrastiveEmbedder(**FAST, **params).fit(X, y)
