@@ -20,6 +20,7 @@ else is refused.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -130,8 +131,10 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         (on class labels, say), wrap it in
         :class:`sklearn.frozen.FrozenEstimator`: its ``fit`` then does nothing
         and only the threshold is calibrated. An embedder that is not frozen
-        is trained on the distinct items of the pairs, with classes read off
-        the *same* pairs: items linked by a chain of *same* pairs form one
+        is trained on the distinct items of the pairs: on the pairs
+        themselves when its ``fit`` takes ``pairs`` and ``similar`` (as
+        :meth:`ContrastiveEmbedder.fit` does); otherwise on classes read off
+        the *same* pairs, items linked by a chain of *same* pairs forming one
         class (the connected components of the *same* graph).
 
     similar_label : object, default=None
@@ -227,8 +230,11 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         embedder = ContrastiveEmbedder() if self.embedder is None else self.embedder
         embedder = clone(embedder)
         if not isinstance(embedder, FrozenEstimator):
-            items, item_classes = _items_and_classes(left, right, same)
-            embedder.fit(items, item_classes)
+            items, item_pairs = _items_and_pairs(left, right)
+            if _fits_on_pairs(embedder):
+                embedder.fit(items, pairs=item_pairs, similar=same)
+            else:
+                embedder.fit(items, _classes_of_items(len(items), item_pairs, same))
         self.embedder_ = embedder
         distances = self._distances(left, right)
         if isinstance(self.threshold, str):
@@ -361,14 +367,24 @@ def _split_pairs(X):
     return X[:, :half], X[:, half:]
 
 
-def _items_and_classes(left, right, same):
-    """Distinct items of the pairs, and classes linking items of *same* pairs."""
+def _fits_on_pairs(embedder):
+    """Whether ``embedder.fit`` takes explicit ``pairs`` and ``similar``."""
+    parameters = inspect.signature(embedder.fit).parameters
+    return "pairs" in parameters and "similar" in parameters
+
+
+def _items_and_pairs(left, right):
+    """Distinct items of the pairs, and each pair as two row numbers of them."""
     items, inverse = np.unique(np.vstack([left, right]), axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    n_pairs = len(left)
-    a, b = inverse[:n_pairs], inverse[n_pairs:]
+    return items, np.column_stack([inverse[: len(left)], inverse[len(left) :]])
+
+
+def _classes_of_items(n_items, item_pairs, same):
+    """Classes of the items: those linked by a chain of *same* pairs are one."""
+    a, b = item_pairs[:, 0], item_pairs[:, 1]
     graph = coo_matrix(
-        (np.ones(int(same.sum())), (a[same], b[same])), shape=(len(items),) * 2
+        (np.ones(int(same.sum())), (a[same], b[same])), shape=(n_items,) * 2
     )
     _, classes = connected_components(graph, directed=False)
     clash = classes[a[~same]] == classes[b[~same]]
@@ -380,4 +396,4 @@ def _items_and_classes(left, right, same):
             "labels, or fit the embedder on class labels and pass it wrapped "
             "in sklearn.frozen.FrozenEstimator."
         )
-    return items, classes
+    return classes

@@ -36,8 +36,6 @@ _PAIR_VERIFIER_FAILURES = {
         "check_fit2d_predict1d",
     )
 } | {
-    "check_classifier_data_not_an_array": "random pair labels contradict each "
-    "other (a 'different' pair linked by 'same' pairs), which fit refuses",
     "check_classifiers_classes": "pair labels must include similar_label=1",
     "check_classifiers_train": "random pair labels on generic data",
     "check_classifier_not_supporting_multiclass": "pair labels are binary by "

@@ -15,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_contrastive import ContrastiveEmbedder
+from sklearn_contrastive._data import PairLoader
 from sklearn_contrastive.verification import PairVerifier, calibrate_threshold
 
 FAST = dict(
@@ -115,12 +116,22 @@ def test_verifier_learns_to_verify_pairs(pairs):
     np.testing.assert_allclose(distances, expected, atol=1e-5)
 
 
-def test_items_of_same_pairs_form_the_training_classes(pairs):
-    """Three iris classes linked by same pairs: the embedder sees 3 classes."""
+def test_a_contrastive_embedder_trains_on_the_pairs_themselves(pairs):
     X, y, X_pairs, same = pairs
     verifier = PairVerifier(ContrastiveEmbedder(**FAST, random_state=0))
     verifier.fit(X_pairs, np.where(same, "same", "different"))
-    assert len(verifier.embedder_.classes_) == 3
+    assert verifier.embedder_.net_.iterator_train is PairLoader
+    assert verifier.embedder_.classes_.shape == (0,)
+
+
+def test_items_of_same_pairs_form_the_training_classes(pairs):
+    """An embedder whose fit takes no pairs (here a pipeline) is trained on
+    classes: three iris classes linked by same pairs give 3 classes."""
+    X, y, X_pairs, same = pairs
+    embedder = make_pipeline(StandardScaler(), ContrastiveEmbedder(**FAST))
+    verifier = PairVerifier(embedder)
+    verifier.fit(X_pairs, np.where(same, "same", "different"))
+    assert len(verifier.embedder_[-1].classes_) == 3
 
 
 @pytest.mark.parametrize("similar_label, different_label", [(1, 0), (0, 1)])
@@ -224,7 +235,6 @@ def test_contradicting_pairs_are_refused():
     X = np.array([[0.0, 1.0], [1.0, 2.0], [0.0, 2.0]])
     # a~b and b~c are same, but a, c different: contradiction.
     X_pairs = np.array([[*X[0], *X[1]], [*X[1], *X[2]], [*X[0], *X[2]]])
+    embedder = make_pipeline(StandardScaler(), ContrastiveEmbedder(**FAST))
     with pytest.raises(ValueError, match="Pair 2 is labelled different"):
-        PairVerifier(ContrastiveEmbedder(**FAST)).fit(
-            X_pairs, ["same", "same", "different"]
-        )
+        PairVerifier(embedder).fit(X_pairs, ["same", "same", "different"])
