@@ -664,3 +664,23 @@ def test_clone_of_a_fitted_warm_start_estimator_starts_over(iris):
     X, y = iris
     est = ContrastiveEmbedder(**FAST, warm_start=True, random_state=0).fit(X, y)
     assert clone(est).fit(X, y).n_iter_ == FAST["max_epochs"]
+
+
+def test_large_validation_sets_are_subsampled_for_retrieval():
+    """MAP@R costs n_valid x R neighbours per epoch: above 2,000 validation
+    rows a stratified sample is ranked; smaller sets are ranked whole."""
+    from sklearn_contrastive._training import MAX_RETRIEVAL_ROWS, retrieval_subset
+
+    rng = np.random.default_rng(0)
+    y_valid = rng.choice(3, size=5000, p=[0.6, 0.3, 0.1])
+    X_valid = rng.normal(size=(5000, 4)).astype(np.float32)
+    X_sub, y_sub = retrieval_subset(X_valid, y_valid, seed=0)
+    assert len(y_sub) == len(X_sub) == MAX_RETRIEVAL_ROWS == 2000
+    np.testing.assert_allclose(
+        np.bincount(y_sub) / 2000, np.bincount(y_valid) / 5000, atol=1e-3
+    )
+    # The rows keep their labels, and a small set is kept whole.
+    rows = [np.flatnonzero((X_valid == row).all(axis=1))[0] for row in X_sub[:50]]
+    np.testing.assert_array_equal(y_valid[rows], y_sub[:50])
+    X_all, y_all = retrieval_subset(X_valid[:300], y_valid[:300], seed=0)
+    np.testing.assert_array_equal(y_all, y_valid[:300])
