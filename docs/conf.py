@@ -228,29 +228,5 @@ def _skip_metadata_request_methods(app, what, name, obj, skip, options):
     return None
 
 
-def _fix_docstring_markup(app, what, name, obj, options, lines):
-    """Work around two markup slips in ContrastiveEmbedder's docstring.
-
-    Temporary: both are no-ops once the docstring itself is fixed (see the
-    notes in the commit that added the docs).
-
-    * ``_embedder.py``, ``optimizer`` parameter: the type line ends with a
-      backslash continuation, which a raw (r-prefixed) docstring keeps, so
-      the next line ("default=...") reads as an unexpected block quote.
-    * ``_embedder.py``, ``feature_names_in_`` attribute: ``(n_features_in_,)``
-      reads as a reference to a target "n_features_in".
-    """
-    i = 0
-    while i < len(lines) - 1:
-        if lines[i].endswith(" \\") and lines[i + 1].lstrip().startswith("default="):
-            lines[i] = lines[i][:-1] + lines[i + 1].lstrip()
-            del lines[i + 1]
-        i += 1
-    for i, line in enumerate(lines):
-        lines[i] = line.replace("(n_features_in_,)", "(`n_features_in_`,)")
-
-
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_request_methods)
-    # Before numpydoc (priority 500), which parses the sections.
-    app.connect("autodoc-process-docstring", _fix_docstring_markup, priority=100)

@@ -135,8 +135,7 @@ class ContrastiveEmbedder(
     weight_decay : float, default=1e-3
         L2 penalty (weight decay) of the optimizer.
 
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
-            default="adam"
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or optimizer class, default="adam"
         The optimizer. Further options go in ``net_params``, e.g.
         ``net_params={"optimizer__momentum": 0.9}``.
 
@@ -242,7 +241,7 @@ class ContrastiveEmbedder(
     n_features_in_ : int
         Number of features seen during ``fit``.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``. Defined only when ``X`` has
         feature names that are all strings.
 
