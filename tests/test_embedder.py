@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.cluster import KMeans
-from sklearn.datasets import load_iris, make_blobs
+from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import GridSearchCV
@@ -28,12 +28,6 @@ FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=3
 def blobs():
     X, y = make_blobs(n_samples=90, centers=3, n_features=5, random_state=0)
     return X, y
-
-
-@pytest.fixture
-def iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
 
 
 def test_toy_geometry_separates_classes():

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_digits, load_iris
+from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from sklearn_contrastive import ContrastiveEmbedder
@@ -254,12 +253,6 @@ class BadOutput(nn.Module):
         if self.kind == "tuple":
             return out, out
         return out.argmax(dim=1, keepdim=True)  # (batch, 1) int64
-
-
-@pytest.fixture
-def iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
 
 
 def test_module_class_gets_n_features_in_and_n_components(iris):

@@ -9,10 +9,8 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
-from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import (
     Callback,
     Checkpoint,
@@ -32,12 +30,6 @@ def requires_cuda(test):
         not torch.cuda.is_available(), reason="needs a CUDA device"
     )
     return pytest.mark.cuda(skip(test))
-
-
-@pytest.fixture
-def iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
 
 
 # -- history_
