@@ -115,13 +115,17 @@ def embed(
     embeddings : torch.Tensor of shape (n_samples, n_components), on the CPU
     """
     module.eval()
+    embeddings = None
     # inference_mode: no_grad without autograd's version counters, ~10 % faster.
     with torch.inference_mode():
-        chunks = [
-            module(X[start : start + batch_size].to(device)).cpu()
-            for start in range(0, len(X), batch_size)
-        ]
-    return torch.cat(chunks)
+        for start in range(0, max(len(X), 1), batch_size):
+            chunk = module(X[start : start + batch_size].to(device)).cpu()
+            if embeddings is None:
+                # Filled in place: holding the chunks and concatenating them
+                # would need twice the output's memory.
+                embeddings = torch.empty((len(X), *chunk.shape[1:]), dtype=chunk.dtype)
+            embeddings[start : start + len(chunk)] = chunk
+    return embeddings
 
 
 def embedding_width(module: nn.Module, X: torch.Tensor) -> int:
