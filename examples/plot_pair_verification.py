@@ -72,10 +72,12 @@ print(f"each pair has {pairs_train.shape[1]} columns: 64 pixels per image")
 # %%
 # Three verifiers
 # ---------------
-# Trained on pairs, the verifier has no digit labels: items linked by a chain
-# of *same* pairs form its classes. When class labels exist, an embedder fitted
-# on them can be wrapped in :class:`~sklearn.frozen.FrozenEstimator`, and the
-# verifier then only calibrates its threshold on the pairs.
+# Trained on pairs, the verifier has no digit labels: it fits its
+# :class:`~sklearn_contrastive.ContrastiveEmbedder` on the training pairs
+# themselves (``fit(items, pairs=..., similar=...)`` on the distinct images of
+# the pairs). When class labels exist, an embedder fitted on them can be
+# wrapped in :class:`~sklearn.frozen.FrozenEstimator`, and the verifier then
+# only calibrates its threshold on the pairs.
 
 verifier = PairVerifier(ContrastiveEmbedder(random_state=0))
 verifier.fit(pairs_train, same_train)

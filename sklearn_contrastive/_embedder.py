@@ -52,7 +52,11 @@ class ContrastiveEmbedder(
     close together and rows of different classes at least ``margin`` apart;
     ``transform(X)`` returns the embeddings, ready for k-nearest neighbours,
     clustering or retrieval. Pairs are formed from the class labels inside
-    each mini-batch; training runs on :class:`skorch.NeuralNet`.
+    each mini-batch; training runs on :class:`skorch.NeuralNet`. Without
+    full class labels, ``fit`` also trains on explicit pairs
+    (``fit(X, pairs=..., similar=...)``), on partial labels
+    (``unlabeled_label``) or on no labels at all (``fit(X)``), unlabelled
+    rows contributing pairs of corrupted views of themselves.
 
     Parameters
     ----------
@@ -105,7 +109,7 @@ class ContrastiveEmbedder(
         classes when they fit, with at least 4 rows per class. At least 2,
         and at most ``batch_size // 2`` so that a batch holds two classes.
 
-    unlabeled_label : int, default=None
+    unlabeled_label : int or str, default=None
         The value of ``y`` that marks an unlabelled row, for semi-supervised
         training; scikit-learn's semi-supervised estimators use ``-1``.
         ``None``: every row is labelled (so ``-1`` is a class like any
@@ -147,10 +151,12 @@ class ContrastiveEmbedder(
         has not risen by more than ``tol`` over its best for more than
         ``n_iter_no_change`` epochs. The weights of the last epoch that did
         rise so are restored. Precision@1 and the validation loss are
-        recorded too. Above 2,000 validation rows, the retrieval scores rank
-        a stratified sample of 2,000 of them (MAP@R costs ``n_valid x R``
-        neighbours an epoch); the validation loss uses all. Ignored by
-        ``partial_fit``.
+        recorded too. Only labelled rows are held out (unlabelled ones all
+        train); refused for a fit on explicit pairs or without labels, which
+        have nothing to rank. Above 2,000 validation rows, the retrieval
+        scores rank a stratified sample of 2,000 of them (MAP@R costs
+        ``n_valid x R`` neighbours an epoch); the validation loss uses all.
+        Ignored by ``partial_fit``.
 
     validation_fraction : float, default=0.1
         Fraction of the rows held out for early stopping, in ``(0, 1)``.
