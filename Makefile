@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: setup test test-all demo docs lint bench clean
 
@@ -43,8 +44,21 @@ docs: $(DOCS_STAMP)
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: setup
+# The benchmark suite (docs/benchmarks.md): the bench extra adds umap-learn
+# for supervised UMAP. Tables and plots go to benchmarks/results/. Run it on an
+# otherwise idle machine: the timings are compared side by side, but torch's
+# threads slow down badly when other processes share the cores.
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_vs_torch.py
+	$(PY) benchmarks/bench_startup.py
+	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_quality.py
+	$(PY) benchmarks/label_efficiency.py semi --seeds 0 1 2 3 4
+	$(PY) benchmarks/label_efficiency.py unsupervised
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

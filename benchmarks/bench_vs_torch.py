@@ -10,12 +10,13 @@ loss guard and the per-epoch pair diagnostics. Runs alternate inside one
 process and the ratio of the medians is reported.
 
     python benchmarks/bench_vs_torch.py [--repeats 5] [--datasets digits hard_synthetic]
+
+Writes the table to ``benchmarks/results/speed.md`` (and ``speed.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _harness import machine_description, markdown_table, write_outputs  # noqa: E402
 from datasets import DATASETS  # noqa: E402
 
 from sklearn_contrastive import ContrastiveEmbedder  # noqa: E402
@@ -63,16 +65,20 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
 
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{platform.processor() or platform.machine()}"
-    )
-    print(
-        "| data | rows | epochs | estimator s (median) | bare loop s (median) | ratio |"
-    )
-    print("|---|---|---|---|---|---|")
+    machine = f"{machine_description()}; torch uses {torch.get_num_threads()} threads"
+    print(machine)
+    header = [
+        "data",
+        "rows",
+        "epochs",
+        "estimator s (median)",
+        "bare loop s (median)",
+        "ratio",
+    ]
+    rows, raw = [], {"machine": machine, "repeats": args.repeats, "runs": []}
     for name in args.datasets:
         X, _, y, _ = DATASETS[name]()
         y = y.astype(np.int64)
@@ -92,11 +98,23 @@ def main(argv=None):
             bare_times.append(time.perf_counter() - start)
         est_median = statistics.median(estimator_times)
         bare_median = statistics.median(bare_times)
-        print(
-            f"| {name} | {len(X)} | {est.max_epochs} | {est_median:.2f} "
-            f"| {bare_median:.2f} | {est_median / bare_median:.2f} |",
-            flush=True,
+        rows.append(
+            [
+                name,
+                str(len(X)),
+                str(est.max_epochs),
+                f"{est_median:.2f}",
+                f"{bare_median:.2f}",
+                f"{est_median / bare_median:.2f}",
+            ]
         )
+        raw["runs"].append(
+            {"data": name, "estimator_s": estimator_times, "bare_s": bare_times}
+        )
+        print(" | ".join(rows[-1]), flush=True)
+    table = markdown_table(header, rows)
+    print(table)
+    write_outputs(args.out, "speed", f"{machine}\n\n{table}", raw)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ Each loader returns ``X_train, X_test, y_train, y_test`` as float32, split
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_digits,
+    load_wine,
+    make_classification,
+)
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -51,4 +56,41 @@ def hard_synthetic(seed=0, n_samples=20_000):
     return _split_and_scale(np.hstack([X, noise]), y, seed)
 
 
-DATASETS = {"digits": digits, "hard_synthetic": hard_synthetic}
+def wine(seed=0):
+    """scikit-learn's wine recognition data: 178 rows, 13 features, 3 classes."""
+    X, y = load_wine(return_X_y=True)
+    return _split_and_scale(X, y, seed)
+
+
+def breast_cancer(seed=0):
+    """scikit-learn's breast cancer data: 569 rows, 30 features, 2 classes."""
+    X, y = load_breast_cancer(return_X_y=True)
+    return _split_and_scale(X, y, seed)
+
+
+def gaussian_classes(n_samples, n_features=50, n_classes=10, seed=0, chunk=100_000):
+    """``n_classes`` Gaussian blobs in float32, generated ``chunk`` rows at a time.
+
+    Class means are drawn from N(0, 1) per feature, rows are their class mean
+    plus N(0, 1) noise. Filling a preallocated array chunk by chunk keeps the
+    temporaries at ``chunk x n_features``, so generating 1M rows costs little
+    more memory than the data itself; the chunk size does not change the data.
+    Not split or scaled: the scale benchmark trains on all rows.
+    """
+    label_rng, noise_rng = (np.random.default_rng([seed, i]) for i in range(2))
+    means = label_rng.standard_normal((n_classes, n_features), dtype=np.float32)
+    y = label_rng.integers(n_classes, size=n_samples)
+    X = np.empty((n_samples, n_features), dtype=np.float32)
+    for start in range(0, n_samples, chunk):
+        rows = slice(start, min(start + chunk, n_samples))
+        noise_rng.standard_normal(out=X[rows], dtype=np.float32)
+        X[rows] += means[y[rows]]
+    return X, y
+
+
+DATASETS = {
+    "digits": digits,
+    "hard_synthetic": hard_synthetic,
+    "wine": wine,
+    "breast_cancer": breast_cancer,
+}

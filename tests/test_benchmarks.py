@@ -1,0 +1,274 @@
+"""The benchmark scripts' code on tiny sizes: tables, caps, medians, plots.
+
+No timing is asserted: the figures come from the benchmark commands. The
+jobs that must run in a capped process use standard-library functions or the
+harness's own ``hold_memory``, so that the child starts in a fraction of a
+second; the quality and scale jobs themselves run in this process.
+"""
+
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _harness  # noqa: E402
+import bench_quality  # noqa: E402
+import bench_scale  # noqa: E402
+import bench_startup  # noqa: E402
+import bench_vs_torch  # noqa: E402
+import datasets  # noqa: E402
+
+
+def _silent(line):
+    pass
+
+
+# -- the harness ----------------------------------------------------------------
+
+
+def test_run_capped_returns_the_result():
+    record = _harness.run_capped(math.sqrt, 4.0, time_cap=60)
+    assert record["status"] == "ok"
+    assert record["result"] == 2.0
+    assert _harness.status_label(record) == "ok"
+    assert record["peak_rss_gib"] > 0
+
+
+def test_job_past_the_time_cap_is_reported_as_timeout():
+    record = _harness.run_capped(time.sleep, 30, time_cap=1)
+    assert record["status"] == "timeout"
+    assert _harness.status_label(record) == "timeout (> 1 s)"
+    # Killed at the cap, not left to finish its 30 s.
+    assert record["wall_s"] < 30
+
+
+def test_job_past_the_memory_cap_is_reported_as_memory_cap():
+    record = _harness.run_capped(
+        _harness.hold_memory, 1.0, 30, time_cap=60, memory_cap_gib=0.25
+    )
+    assert record["status"] == "memory cap"
+    assert _harness.status_label(record) == "memory cap (> 0.25 GiB)"
+    assert record["peak_rss_gib"] > 0.25
+
+
+def test_job_that_raises_is_reported_with_its_error():
+    record = _harness.run_capped(math.sqrt, -1.0, time_cap=60)
+    assert record["status"] == "error"
+    assert _harness.status_label(record) == "error (ValueError: math domain error)"
+    assert "Traceback" in record["traceback"]
+
+
+def test_thread_environment_is_restored(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    with _harness.thread_environment(1):
+        assert {os.environ[v] for v in _harness.THREAD_VARIABLES} == {"1"}
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+    assert "NUMBA_NUM_THREADS" not in os.environ
+
+
+def test_summarise_gives_median_and_range():
+    assert _harness.summarise([0.9, 0.5, 0.7]) == {
+        "median": 0.7,
+        "min": 0.5,
+        "max": 0.9,
+    }
+    assert _harness.summarise([1.0, 4.0])["median"] == 2.5
+
+
+def test_markdown_table_refuses_a_ragged_row():
+    with pytest.raises(ValueError, match="has 1 cells, expected 2"):
+        _harness.markdown_table(["a", "b"], [["x"]])
+
+
+# -- data -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, n_rows, n_features", [("wine", 178, 13), ("breast_cancer", 569, 30)]
+)
+def test_bundled_loaders_split_70_30_in_float32(name, n_rows, n_features):
+    X_train, X_test, y_train, y_test = datasets.DATASETS[name](0)
+    assert X_train.dtype == X_test.dtype == np.float32
+    assert len(X_train) + len(X_test) == n_rows
+    assert len(X_test) == math.ceil(0.3 * n_rows)
+    assert X_train.shape[1] == n_features
+    # Standardised on the training part; stratified.
+    np.testing.assert_allclose(X_train.mean(axis=0), 0, atol=1e-5)
+    assert set(y_train) == set(y_test)
+
+
+def test_gaussian_classes_does_not_depend_on_the_chunk_size():
+    X, y = datasets.gaussian_classes(1_000, 5, n_classes=3)
+    X_chunked, y_chunked = datasets.gaussian_classes(1_000, 5, n_classes=3, chunk=70)
+    assert X.dtype == np.float32 and X.shape == (1_000, 5)
+    np.testing.assert_array_equal(X, X_chunked)
+    np.testing.assert_array_equal(y, y_chunked)
+    assert set(y) == {0, 1, 2}
+
+
+# -- bench_quality ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quality_records():
+    """Real jobs on wine (124 training rows), two seeds, in this process."""
+    methods = ["raw", "pca", "contrastive"]
+    records = bench_quality.run_quality(
+        ["wine"], methods, [0, 1], max_epochs=1, isolate=False, log=_silent
+    )
+    return records
+
+
+def test_quality_job_records_scores(quality_records):
+    assert len(quality_records) == 6
+    for record in quality_records:
+        result = record["result"]
+        assert 0 <= result["accuracy"] <= 1
+        assert -1 <= result["ari"] <= 1
+        assert result["n_train"] == 124 and result["n_test"] == 54
+        assert result["n_classes"] == 3
+    widths = {r["method"]: r["result"]["n_components"] for r in quality_records}
+    # PCA keeps all 13 features of wine; ContrastiveEmbedder its default 32.
+    assert widths == {"raw": 13, "pca": 13, "contrastive": 32}
+
+
+def test_quality_table_has_a_row_per_dataset_and_method_with_medians(
+    quality_records, monkeypatch
+):
+    monkeypatch.setitem(bench_quality.REQUIRES, "umap", "no_such_module_for_tests")
+    missing = bench_quality.run_quality(
+        ["wine"], ["umap"], [0, 1], isolate=False, log=_silent
+    )
+    assert [r["status"] for r in missing] == ["not installed"] * 2
+    table = bench_quality.quality_table(quality_records + missing).splitlines()
+    rows = [line.split(" | ") for line in table[2:]]
+    assert [row[1] for row in rows] == [
+        "raw features",
+        "PCA",
+        "ContrastiveEmbedder",
+        "supervised UMAP",
+    ]
+    assert all(row[0] == "| wine" for row in rows)
+    for row, method in zip(rows[:3], ["raw", "pca", "contrastive"], strict=True):
+        accuracies = [
+            r["result"]["accuracy"] for r in quality_records if r["method"] == method
+        ]
+        assert row[3].startswith(f"{statistics.median(accuracies):.3f}")
+        assert row[-1] == "2/2 |"
+    assert rows[3][3] == "not installed"
+
+
+def test_quality_cell_reports_failed_seeds_beside_the_medians(quality_records):
+    ok = [r for r in quality_records if r["method"] == "pca"]
+    timeout = {**ok[0], "seed": 2, "status": "timeout", "time_cap": 300.0}
+    del timeout["result"]
+    row = bench_quality.quality_table(ok + [timeout]).splitlines()[2]
+    median = statistics.median(r["result"]["accuracy"] for r in ok)
+    assert f"| {median:.3f}" in row
+    assert row.endswith("| 2/3; seed 2: timeout (> 300 s) |")
+
+
+def test_quality_main_reports_jobs_over_the_cap_and_writes_outputs(tmp_path):
+    """Real capped processes that cannot even import in 0.01 s."""
+    pytest.importorskip("matplotlib")
+    bench_quality.main(
+        ["--datasets", "wine", "digits", "--methods", "raw", "pca"]
+        + ["--seeds", "0", "--time-cap", "0.01", "--out", str(tmp_path)]
+    )
+    table = (tmp_path / "quality.md").read_text().splitlines()
+    rows = [line for line in table if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 4
+    for row in rows[1:]:
+        assert "| timeout (> 0.01 s) |" in row
+    records = json.loads((tmp_path / "quality.json").read_text())["records"]
+    assert {(r["dataset"], r["method"]) for r in records} == {
+        ("wine", "raw"),
+        ("wine", "pca"),
+        ("digits", "raw"),
+        ("digits", "pca"),
+    }
+    assert (tmp_path / "quality.png").stat().st_size > 0
+
+
+def test_quality_plot_is_written(quality_records, tmp_path):
+    pytest.importorskip("matplotlib")
+    bench_quality.plot_quality(quality_records, tmp_path / "quality.png")
+    assert (tmp_path / "quality.png").read_bytes().startswith(b"\x89PNG")
+
+
+# -- bench_scale ------------------------------------------------------------------
+
+
+def test_scale_job_table_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = bench_scale.scale_job(300, n_features=8, max_epochs=1)
+    assert result["data_bytes"] == 300 * 8 * 4
+    assert result["fit_extra_bytes"] >= 0
+    assert result["transform_extra_bytes"] >= result["fit_extra_bytes"]
+    assert result["s_per_epoch"] == statistics.median(result["epoch_s"])
+    assert len(result["epoch_s"]) == 1 and len(result["transform_s"]) == 3
+    assert result["transform_rows_per_s"] == pytest.approx(
+        300 / statistics.median(result["transform_s"])
+    )
+    memory_cap = {"n_rows": 1_000_000, "status": "memory cap", "memory_cap_gib": 16}
+    records = [{"n_rows": 300, "status": "ok", "result": result}, memory_cap]
+    rows = bench_scale.scale_table(records, n_features=8).splitlines()[2:]
+    assert rows[0].startswith("| 300 | 0 |")
+    assert rows[1] == "| 1,000,000 | 31 | memory cap (> 16 GiB) | - | - | - | - |"
+    bench_scale.plot_scale(records, tmp_path / "scale.png")
+    assert (tmp_path / "scale.png").read_bytes().startswith(b"\x89PNG")
+
+
+# -- bench_vs_torch and bench_startup --------------------------------------------
+
+
+def test_bare_loop_does_the_estimators_work():
+    """Same network and as many steps: the bare loop trains a module with the
+    estimator's layers, on as many batches per epoch as the estimator ran."""
+    import torch
+
+    from sklearn_contrastive import ContrastiveEmbedder
+    from sklearn_contrastive.pairs import ClassBalancedBatchSampler
+
+    X, _, y, _ = datasets.DATASETS["digits"](0)
+    y = y.astype(np.int64)
+    est = ContrastiveEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    module = bench_vs_torch.fit_bare_loop(X, y, est, seed=0)
+    assert isinstance(module, torch.nn.Module)
+    bare = {name: p.shape for name, p in module.state_dict().items()}
+    fitted = {name: p.shape for name, p in est.net_.module_.state_dict().items()}
+    assert bare == fitted
+    sampler = ClassBalancedBatchSampler(
+        y, est.batch_size, random_state=np.random.default_rng(0)
+    )
+    assert [epoch["train_batch_count"] for epoch in est.history_] == [len(sampler)] * 2
+
+
+def test_speed_table_is_written(tmp_path):
+    bench_vs_torch.main(
+        ["--repeats", "1", "--max-epochs", "1", "--datasets", "wine"]
+        + ["--out", str(tmp_path)]
+    )
+    table = (tmp_path / "speed.md").read_text().splitlines()
+    assert table[2].startswith("| data | rows | epochs | estimator s (median) |")
+    row = table[4].split(" | ")
+    assert row[:3] == ["| wine", "124", "1"]
+    (run,) = json.loads((tmp_path / "speed.json").read_text())["runs"]
+    ratio = statistics.median(run["estimator_s"]) / statistics.median(run["bare_s"])
+    assert row[5] == f"{ratio:.2f} |"
+
+
+def test_startup_snippets_run_and_report_medians():
+    result = bench_startup.run_snippet(bench_startup._DYNAMO)
+    assert (
+        list(result) == ["import torch._dynamo"] and result["import torch._dynamo"] >= 0
+    )
+    assert bench_startup.medians([{"a": 1.0}, {"a": 3.0}, {"a": 2.0}]) == {"a": 2.0}
