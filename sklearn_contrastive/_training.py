@@ -272,6 +272,10 @@ def build_net(est, module, device, target, validation) -> NeuralNet:
         "verbose": int(est.verbose),
         "callbacks": callbacks,
     }
+    if not est.verbose:
+        # skorch's PrintLog formats its table every epoch even when it prints
+        # nothing: 15 % of a fit of one batch per epoch.
+        params["callbacks__print_log"] = None
     params.update(extra)
     return ContrastiveNet(**params)
 

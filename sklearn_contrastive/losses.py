@@ -216,8 +216,8 @@ class ContrastiveLoss(nn.Module):
         # (B (B - 1) / 2,) condensed distances, in torch.triu_indices order.
         distances = torch.pdist(embeddings)
         dissimilar = all_pairs(labels)
-        views = labels < 0
-        if not bool(views.any()):
+        # Views of unlabelled rows carry negative labels (one sync per batch).
+        if labels.numel() == 0 or labels.min().item() >= 0:
             self.last_pair_statistics = pair_statistics(
                 distances, dissimilar, self.margin
             )
@@ -227,6 +227,7 @@ class ContrastiveLoss(nn.Module):
                 )
                 distances, dissimilar = distances[selected], dissimilar[selected]
             return self._mean_loss(distances, dissimilar)
+        views = labels < 0
         # Pairs between a view and a labelled row say nothing: leave them out.
         # Labelled pairs and view pairs weigh the same whatever their numbers.
         view_pairs = condensed(views[:, None] & views[None, :])

@@ -169,16 +169,17 @@ def pair_statistics(
         batch.
     """
     distances = distances.detach()
+    dissimilar = dissimilar.bool()
     dissimilar_f = dissimilar.to(distances.dtype)
-    similar_f = 1 - dissimilar_f
-    active = dissimilar_f * (distances < margin).to(distances.dtype)
+    n_dissimilar = dissimilar_f.sum()
+    n_active = (dissimilar & (distances < margin)).sum().to(distances.dtype)
     return torch.stack(
         [
-            (similar_f * distances).sum(),
-            similar_f.sum(),
-            (dissimilar_f * distances).sum(),
-            dissimilar_f.sum(),
-            active.sum(),
+            torch.dot(distances, 1 - dissimilar_f),
+            distances.numel() - n_dissimilar,
+            torch.dot(distances, dissimilar_f),
+            n_dissimilar,
+            n_active,
         ]
     )
 
