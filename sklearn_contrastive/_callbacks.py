@@ -51,23 +51,39 @@ class FiniteLossGuard(Callback):
             self._fail("weights became non-finite", net)
 
 
+#: PairDiagnostics reads the pairs of every STATISTICS_STRIDE-th training batch.
+STATISTICS_STRIDE = 4
+
+
 class PairDiagnostics(Callback):
     """Record per-epoch means of the training pairs' distances.
 
-    Reads the criterion's ``last_pair_statistics`` after every training batch
-    and sums them on the device; one transfer per epoch computes the mean
-    similar-pair distance, the mean dissimilar-pair distance and the fraction
-    of dissimilar pairs still inside the margin (active).
+    Has the criterion compute ``last_pair_statistics`` on every
+    ``STATISTICS_STRIDE``-th training batch of an epoch (the first one
+    included; a few kernels a batch, measurable against a bare loop) and sums
+    them on the device; one transfer per epoch computes the mean similar-pair
+    distance, the mean dissimilar-pair distance and the fraction of
+    dissimilar pairs still inside the margin (active) over those batches.
     """
 
     def on_epoch_begin(self, net, **kwargs):
         self.sums_ = None
+        self.batch_ = 0
+
+    def on_batch_begin(self, net, training=None, **kwargs):
+        if training:
+            net.criterion_.record_statistics = self.batch_ % STATISTICS_STRIDE == 0
+            self.batch_ += 1
 
     def on_batch_end(self, net, training=None, **kwargs):
-        if not training:
-            return
         statistics = net.criterion_.last_pair_statistics
+        if not training or statistics is None:
+            return
         self.sums_ = statistics if self.sums_ is None else self.sums_ + statistics
+
+    def on_train_end(self, net, **kwargs):
+        # Leave the criterion as constructed.
+        net.criterion_.record_statistics = True
 
     def on_epoch_end(self, net, **kwargs):
         if self.sums_ is None:

@@ -222,7 +222,8 @@ class ContrastiveEmbedder(
         ``epoch``, ``train_loss``, ``similar_distance`` and
         ``dissimilar_distance`` (mean distance of the epoch's similar and
         dissimilar training pairs), ``active_fraction`` (fraction of
-        dissimilar pairs closer than the margin, the ones still pushed apart),
+        dissimilar pairs closer than the margin, the ones still pushed apart;
+        these three over every 4th training batch, the first included),
         ``dur`` (epoch time in seconds) and, with a validation split,
         ``valid_loss``, ``valid_precision_at_1`` and ``valid_map_at_r``.
 

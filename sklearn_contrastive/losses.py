@@ -138,9 +138,15 @@ class ContrastiveLoss(nn.Module):
 
     Attributes
     ----------
-    last_pair_statistics : torch.Tensor of shape (5,)
+    last_pair_statistics : torch.Tensor of shape (5,) or None
         :func:`~sklearn_contrastive.pairs.pair_statistics` of all pairs of the
-        last batch (before mining), for training diagnostics.
+        last batch (before mining), for training diagnostics; ``None`` when
+        ``record_statistics`` was off.
+
+    record_statistics : bool
+        Whether ``forward`` computes ``last_pair_statistics`` (``True`` at
+        construction). The estimator turns it on for a sample of batches
+        only, as the statistics cost a few kernels per batch.
 
     Examples
     --------
@@ -167,6 +173,14 @@ class ContrastiveLoss(nn.Module):
         self.similar_weight = similar_weight
         self.pair_mining = pair_mining
         self.last_pair_statistics = None
+        self.record_statistics = True
+
+    def _record(self, distances, dissimilar):
+        self.last_pair_statistics = (
+            pair_statistics(distances, dissimilar, self.margin)
+            if self.record_statistics
+            else None
+        )
 
     def forward(
         self,
@@ -218,9 +232,7 @@ class ContrastiveLoss(nn.Module):
         dissimilar = all_pairs(labels)
         # Views of unlabelled rows carry negative labels (one sync per batch).
         if labels.numel() == 0 or labels.min().item() >= 0:
-            self.last_pair_statistics = pair_statistics(
-                distances, dissimilar, self.margin
-            )
+            self._record(distances, dissimilar)
             if self.pair_mining == "hard":
                 selected = hard_pairs(
                     distances, dissimilar, len(embeddings), self.margin
@@ -233,9 +245,7 @@ class ContrastiveLoss(nn.Module):
         view_pairs = condensed(views[:, None] & views[None, :])
         labelled_pairs = condensed(~views[:, None] & ~views[None, :])
         same_group = view_pairs | labelled_pairs
-        self.last_pair_statistics = pair_statistics(
-            distances[same_group], dissimilar[same_group], self.margin
-        )
+        self._record(distances[same_group], dissimilar[same_group])
         if self.pair_mining == "hard":
             hard = hard_pairs(distances, dissimilar, len(embeddings), self.margin)
             view_pairs, labelled_pairs = view_pairs & hard, labelled_pairs & hard
@@ -264,7 +274,7 @@ class ContrastiveLoss(nn.Module):
         # (n_pairs,) distances; each row was embedded once, pairs index it.
         distances = paired_distances(embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
         dissimilar = ~similar.bool()
-        self.last_pair_statistics = pair_statistics(distances, dissimilar, self.margin)
+        self._record(distances, dissimilar)
         return self._mean_loss(distances, dissimilar)
 
     def extra_repr(self) -> str:

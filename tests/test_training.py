@@ -676,3 +676,29 @@ def test_large_validation_sets_are_subsampled_for_retrieval():
     np.testing.assert_array_equal(y_valid[rows], y_sub[:50])
     X_all, y_all = retrieval_subset(X_valid[:300], y_valid[:300], seed=0)
     np.testing.assert_array_equal(y_all, y_valid[:300])
+
+
+class _RecordsStatistics(Callback):
+    """Notes after each training batch whether its pair statistics exist."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.recorded_ = []
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            self.recorded_.append(net.criterion_.last_pair_statistics is not None)
+
+
+def test_pair_statistics_come_from_every_fourth_batch(iris):
+    X, y = iris
+    params = {**FAST, "batch_size": 16}
+    est = ContrastiveEmbedder(**params, callbacks=[("probe", _RecordsStatistics())])
+    est.fit(X, y)
+    recorded = dict(est.net_.callbacks_)["probe"].recorded_
+    per_epoch = est.history_[0]["train_batch_count"]
+    assert per_epoch > 4
+    first_epoch = recorded[:per_epoch]
+    assert first_epoch == [i % 4 == 0 for i in range(per_epoch)]
+    # The epoch means come from those batches, and the criterion is left on.
+    assert np.isfinite(est.history_[-1]["similar_distance"])
+    assert est.net_.criterion_.record_statistics
