@@ -455,7 +455,9 @@ class ContrastiveEmbedder(
             np.iinfo(np.int32).max, size=3
         )
         sampler_rng = np.random.default_rng(sampler_seed)
-        target = training_target(self, len(X), y, pairs, similar, sampler_rng, known)
+        target = training_target(
+            self, len(X), y, pairs, similar, sampler_rng, known, incremental
+        )
         device = resolve_device(self)
         if previous is None:
             # Warm-start fits of the same data keep the first fit's split, so

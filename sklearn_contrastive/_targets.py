@@ -45,8 +45,13 @@ class TrainingTarget:
     loader_params: dict = field(default_factory=dict)
 
 
-def training_target(est, n_samples, y, pairs, similar, sampler_rng, known_classes):
-    """Check ``fit``'s training signal and say how to train on it."""
+def training_target(
+    est, n_samples, y, pairs, similar, sampler_rng, known_classes, incremental=False
+):
+    """Check ``fit``'s training signal and say how to train on it.
+
+    ``incremental`` (partial_fit) ignores ``early_stopping``, as documented.
+    """
     if pairs is not None or similar is not None:
         if y is not None:
             raise ValueError(
@@ -55,7 +60,7 @@ def training_target(est, n_samples, y, pairs, similar, sampler_rng, known_classe
                 "pairs only."
             )
         pairs, similar = check_pairs(pairs, similar, n_samples)
-        _refuse_label_options(est, "explicit pairs")
+        _refuse_label_options(est, "explicit pairs", incremental)
         return TrainingTarget(
             kind="pairs",
             classes=np.array([]),
@@ -69,13 +74,14 @@ def training_target(est, n_samples, y, pairs, similar, sampler_rng, known_classe
         )
     if y is None:
         y_encoded = np.full(n_samples, UNLABELLED, dtype=np.int64)
-        classes = np.array([])
+        # partial_fit keeps the classes of earlier calls.
+        classes = np.array([]) if known_classes is None else known_classes
     else:
         classes, y_encoded = encode_labels(y, est.unlabeled_label, known_classes)
     if (y_encoded == UNLABELLED).any():
-        kind = "partial_labels" if len(classes) else "no_labels"
+        kind = "partial_labels" if (y_encoded >= 0).any() else "no_labels"
         if kind == "no_labels":
-            _refuse_label_options(est, "no labels")
+            _refuse_label_options(est, "no labels", incremental)
         return TrainingTarget(
             kind=kind,
             classes=classes,
@@ -99,9 +105,9 @@ def training_target(est, n_samples, y, pairs, similar, sampler_rng, known_classe
     )
 
 
-def _refuse_label_options(est, what):
+def _refuse_label_options(est, what, incremental):
     """Options that only mean something with class labels."""
-    if est.early_stopping:
+    if est.early_stopping and not incremental:
         raise ValueError(
             "early_stopping=True scores retrieval of held-out labelled rows, "
             f"which training on {what} does not have. Set early_stopping=False "

@@ -174,10 +174,21 @@ def test_partial_fit_without_labels():
     assert embedder.n_iter_ == 2
 
 
+def test_partial_fit_without_labels_keeps_the_classes_seen():
+    X, y = _blobs()
+    embedder = ContrastiveEmbedder(random_state=0, **FAST)
+    embedder.partial_fit(X[:100], y[:100]).partial_fit(X[100:])
+    np.testing.assert_array_equal(embedder.classes_, [0, 1])
+    assert embedder.net_.iterator_train is ViewLoader
+
+
 def test_early_stopping_needs_labels():
     X, _ = _blobs()
+    embedder = ContrastiveEmbedder(early_stopping=True, **FAST)
     with pytest.raises(ValueError, match="which training on no labels does not"):
-        ContrastiveEmbedder(early_stopping=True, **FAST).fit(X)
+        embedder.fit(X)
+    # partial_fit ignores early stopping, with or without labels.
+    assert embedder.partial_fit(X).n_iter_ == 1
 
 
 # -- partial labels
