@@ -276,6 +276,10 @@ def build_net(est, module, device, target, validation) -> NeuralNet:
         # skorch's PrintLog formats its table every epoch even when it prints
         # nothing: 15 % of a fit of one batch per epoch.
         params["callbacks__print_log"] = None
+    if train_split is None:
+        # Nothing to validate: skorch's valid_loss scoring would still read
+        # the history every epoch.
+        params["callbacks__valid_loss"] = None
     params.update(extra)
     return ContrastiveNet(**params)
 
