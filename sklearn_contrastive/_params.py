@@ -32,6 +32,7 @@ _RESERVED_NET_PARAMS = {
     "criterion__margin": "margin",
     "criterion__similar_weight": "similar_weight",
     "criterion__pair_mining": "pair_mining",
+    "criterion__views": "unlabeled_label (views are used for unlabelled rows)",
     "optimizer": "optimizer",
     "lr": "lr",
     "optimizer__lr": "lr",

@@ -136,6 +136,7 @@ def encode_labels(y, unlabeled_label=None, known_classes=None):
     if unlabeled_label is None:
         labelled = np.ones(len(y), dtype=bool)
     else:
+        _check_marker_type(y, unlabeled_label)
         labelled = np.asarray(y != unlabeled_label, dtype=bool)
     y_encoded = np.full(len(y), UNLABELLED, dtype=np.int64)
     if not labelled.any():
@@ -168,6 +169,19 @@ def encode_labels(y, unlabeled_label=None, known_classes=None):
         classes = unique_labels(known_classes, classes)
     y_encoded[labelled] = np.searchsorted(classes, y_labelled)
     return classes, y_encoded
+
+
+def _check_marker_type(y, unlabeled_label):
+    """A string marker never equals a number in y, nor a number a string."""
+    marker_is_text = isinstance(unlabeled_label, str)
+    y_is_text = y.dtype.kind in "US"
+    if y.dtype.kind != "O" and marker_is_text != y_is_text:
+        raise ValueError(
+            f"unlabeled_label={unlabeled_label!r} can never match y of dtype "
+            f"{y.dtype} ({'strings' if y_is_text else 'numbers'}), so no row "
+            "would count as unlabelled. Give the marker as it appears in y, e.g. "
+            + ("unlabeled_label='-1'." if y_is_text else "unlabeled_label=-1.")
+        )
 
 
 def check_pairs(pairs, similar, n_samples):

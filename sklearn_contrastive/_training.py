@@ -259,6 +259,8 @@ def build_net(est, module, device, target, validation) -> NeuralNet:
         "criterion__margin": float(est.margin),
         "criterion__similar_weight": float(est.similar_weight),
         "criterion__pair_mining": est.pair_mining,
+        # Negative labels are views only when the loader made them so.
+        "criterion__views": target.kind in ("partial_labels", "no_labels"),
         "optimizer": resolve_optimizer(est),
         "lr": float(est.lr),
         "optimizer__weight_decay": float(est.weight_decay),

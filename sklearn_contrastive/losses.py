@@ -135,6 +135,10 @@ class ContrastiveLoss(nn.Module):
         Multiplies the similar-pair term.
     pair_mining : {"all", "hard"}, default="all"
         Which of the batch's pairs the mean runs over.
+    views : bool, default=False
+        Whether negative labels mark views of unlabelled rows (see
+        ``forward``). ``False``: every label is a class, negative ones
+        included (binary labels ``{-1, 1}``).
 
     Attributes
     ----------
@@ -163,6 +167,7 @@ class ContrastiveLoss(nn.Module):
         margin: float = 1.0,
         similar_weight: float = 1.0,
         pair_mining: str = "all",
+        views: bool = False,
     ) -> None:
         super().__init__()
         if pair_mining not in PAIR_MINING:
@@ -172,6 +177,7 @@ class ContrastiveLoss(nn.Module):
         self.margin = margin
         self.similar_weight = similar_weight
         self.pair_mining = pair_mining
+        self.views = views
         self.last_pair_statistics = None
         self.record_statistics = True
 
@@ -196,8 +202,8 @@ class ContrastiveLoss(nn.Module):
         ----------
         embeddings : torch.Tensor of shape (batch_size, n_components)
         labels : torch.Tensor of int of shape (batch_size,), default=None
-            Class of each row; every pair of rows counts. Negative labels
-            mark views of unlabelled rows (see
+            Class of each row; every pair of rows counts. With
+            ``views=True``, negative labels mark views of unlabelled rows (see
             :mod:`~sklearn_contrastive.views`): two rows with the same
             negative label are similar, with different negative labels
             dissimilar, and no pair joins a view to a labelled row (its
@@ -211,19 +217,18 @@ class ContrastiveLoss(nn.Module):
             With ``pairs``: ``True`` for a similar pair (``Y = 0``).
         """
         if (labels is None) == (pairs is None) or (pairs is None) != (similar is None):
+            given = [
+                name
+                for name, value in (
+                    ("labels", labels),
+                    ("pairs", pairs),
+                    ("similar", similar),
+                )
+                if value is not None
+            ]
             raise ValueError(
                 "ContrastiveLoss needs either labels, or pairs together with "
-                "similar; got "
-                + ", ".join(
-                    name
-                    for name, value in (
-                        ("labels", labels),
-                        ("pairs", pairs),
-                        ("similar", similar),
-                    )
-                    if value is not None
-                )
-                + "."
+                f"similar; got {', '.join(given) or 'none of them'}."
             )
         if pairs is not None:
             return self._explicit_pairs_loss(embeddings, pairs, similar)
@@ -231,7 +236,7 @@ class ContrastiveLoss(nn.Module):
         distances = torch.pdist(embeddings)
         dissimilar = all_pairs(labels)
         # Views of unlabelled rows carry negative labels (one sync per batch).
-        if labels.numel() == 0 or labels.min().item() >= 0:
+        if not self.views or labels.numel() == 0 or labels.min().item() >= 0:
             self._record(distances, dissimilar)
             if self.pair_mining == "hard":
                 selected = hard_pairs(
@@ -280,5 +285,5 @@ class ContrastiveLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"margin={self.margin}, similar_weight={self.similar_weight}, "
-            f"pair_mining={self.pair_mining!r}"
+            f"pair_mining={self.pair_mining!r}, views={self.views}"
         )

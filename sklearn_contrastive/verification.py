@@ -133,9 +133,12 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         and only the threshold is calibrated. An embedder that is not frozen
         is trained on the distinct items of the pairs: on the pairs
         themselves when its ``fit`` takes ``pairs`` and ``similar`` (as
-        :meth:`ContrastiveEmbedder.fit` does); otherwise on classes read off
-        the *same* pairs, items linked by a chain of *same* pairs forming one
-        class (the connected components of the *same* graph).
+        :meth:`ContrastiveEmbedder.fit` does) and it uses no option that
+        needs class labels (``early_stopping``, ``pair_mining="hard"``,
+        ``samples_per_class``); otherwise (a ``Pipeline``, or such options)
+        on classes read off the *same* pairs, items linked by a chain of
+        *same* pairs forming one class (the connected components of the
+        *same* graph).
 
     similar_label : object, default=None
         The label value that marks a pair of the same class, e.g. ``1`` (or
@@ -368,9 +371,17 @@ def _split_pairs(X):
 
 
 def _fits_on_pairs(embedder):
-    """Whether ``embedder.fit`` takes explicit ``pairs`` and ``similar``."""
+    """Whether to train ``embedder`` on the pairs themselves: its ``fit`` takes
+    ``pairs`` and ``similar``, and none of its options needs class labels."""
     parameters = inspect.signature(embedder.fit).parameters
-    return "pairs" in parameters and "similar" in parameters
+    if "pairs" not in parameters or "similar" not in parameters:
+        return False
+    params = embedder.get_params(deep=False)
+    return not (
+        params.get("early_stopping")
+        or params.get("pair_mining", "all") != "all"
+        or params.get("samples_per_class") is not None
+    )
 
 
 def _items_and_pairs(left, right):

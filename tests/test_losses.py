@@ -235,7 +235,8 @@ def test_contrastive_loss_module_defaults_and_repr():
     loss = ContrastiveLoss()
     assert (loss.margin, loss.similar_weight) == (1.0, 1.0)
     assert repr(ContrastiveLoss(margin=0.5, similar_weight=2.0)) == (
-        "ContrastiveLoss(margin=0.5, similar_weight=2.0, pair_mining='all')"
+        "ContrastiveLoss(margin=0.5, similar_weight=2.0, pair_mining='all', "
+        "views=False)"
     )
 
 
@@ -589,7 +590,8 @@ def test_hard_mining_repr_and_attribute():
     criterion = ContrastiveLoss(pair_mining="hard")
     assert criterion.pair_mining == "hard"
     assert repr(criterion) == (
-        "ContrastiveLoss(margin=1.0, similar_weight=1.0, pair_mining='hard')"
+        "ContrastiveLoss(margin=1.0, similar_weight=1.0, pair_mining='hard', "
+        "views=False)"
     )
 
 
@@ -682,7 +684,7 @@ def test_views_pair_only_with_views_and_both_groups_weigh_the_same(dtype):
     generator = torch.Generator().manual_seed(2)
     embeddings = torch.randn(9, 3, dtype=dtype, generator=generator)
     labels = torch.tensor([0, 0, 1, -1, -1, -2, -2, -3, -3])
-    loss = ContrastiveLoss(margin=1.5)(embeddings, labels)
+    loss = ContrastiveLoss(margin=1.5, views=True)(embeddings, labels)
     expected = _oracle_batch_loss(
         embeddings[:3], labels[:3], margin=1.5
     ) + _oracle_batch_loss(embeddings[3:], labels[3:], margin=1.5)
@@ -693,14 +695,14 @@ def test_views_alone_are_a_loss_over_views():
     generator = torch.Generator().manual_seed(3)
     embeddings = torch.randn(6, 2, generator=generator)
     labels = torch.tensor([-1, -1, -2, -2, -3, -3])
-    loss = ContrastiveLoss()(embeddings, labels)
+    loss = ContrastiveLoss(views=True)(embeddings, labels)
     _assert_close(loss, _oracle_batch_loss(embeddings, labels), torch.float32)
 
 
 def test_view_statistics_leave_out_pairs_across_groups():
     embeddings = torch.tensor([[0.0, 0.0], [0.0, 0.2], [5.0, 0.0], [5.0, 0.4]])
     labels = torch.tensor([0, 0, -1, -1])
-    criterion = ContrastiveLoss()
+    criterion = ContrastiveLoss(views=True)
     criterion(embeddings, labels)
     # Only the two similar pairs (0.2 and 0.4 apart) are scored.
     expected = torch.tensor([0.6, 2.0, 0.0, 0.0, 0.0])
@@ -710,7 +712,7 @@ def test_view_statistics_leave_out_pairs_across_groups():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, "got ."),
+        ({}, "got none of them."),
         (
             {"labels": torch.tensor([0, 1]), "pairs": torch.tensor([[0, 1]])},
             "got labels, pairs.",
@@ -732,3 +734,15 @@ def test_hard_mining_is_refused_with_explicit_pairs():
             pairs=torch.tensor([[0, 1]]),
             similar=torch.tensor([True]),
         )
+
+
+def test_negative_labels_are_classes_unless_views_is_set():
+    """Binary labels {-1, 1} must give the loss of {0, 1}: negative labels are
+    views of unlabelled rows only when the criterion is told so."""
+    embeddings = torch.zeros(6, 3)
+    signed = ContrastiveLoss()(embeddings, torch.tensor([-1, -1, -1, 1, 1, 1]))
+    plain = ContrastiveLoss()(embeddings, torch.tensor([0, 0, 0, 1, 1, 1]))
+    torch.testing.assert_close(signed, plain)
+    assert plain > 0
+    views = ContrastiveLoss(views=True)(embeddings, torch.tensor([-1, -1, -1, 1, 1, 1]))
+    assert views < plain

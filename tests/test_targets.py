@@ -227,6 +227,19 @@ def test_unlabeled_label_may_be_a_string():
     np.testing.assert_array_equal(embedder.classes_, ["a", "b"])
 
 
+@pytest.mark.parametrize(
+    ("labels", "marker", "message"),
+    [
+        (np.array(["0", "1"] * 100), -1, "unlabeled_label=-1 can never match y of"),
+        (np.arange(200) % 2, "u", "unlabeled_label='u' can never match y of"),
+    ],
+)
+def test_unlabeled_label_of_another_type_than_y_is_refused(labels, marker, message):
+    X, _ = _blobs()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ContrastiveEmbedder(unlabeled_label=marker, **FAST).fit(X, labels)
+
+
 def test_labelled_rows_need_two_classes():
     X, y = _blobs()
     y_partial = _partial(y)

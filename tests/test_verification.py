@@ -124,6 +124,17 @@ def test_a_contrastive_embedder_trains_on_the_pairs_themselves(pairs):
     assert verifier.embedder_.classes_.shape == (0,)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"early_stopping": True}, {"pair_mining": "hard"}, {"samples_per_class": 4}],
+)
+def test_label_only_options_train_on_classes_from_the_pairs(pairs, params):
+    X, y, X_pairs, same = pairs
+    verifier = PairVerifier(ContrastiveEmbedder(**FAST, **params, random_state=0))
+    verifier.fit(X_pairs, np.where(same, "same", "different"))
+    assert len(verifier.embedder_.classes_) == 3
+
+
 def test_items_of_same_pairs_form_the_training_classes(pairs):
     """An embedder whose fit takes no pairs (here a pipeline) is trained on
     classes: three iris classes linked by same pairs give 3 classes."""
