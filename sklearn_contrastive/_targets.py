@@ -105,26 +105,43 @@ def training_target(
     )
 
 
-def _refuse_label_options(est, what, incremental):
-    """Options that only mean something with class labels."""
-    if est.early_stopping and not incremental:
-        raise ValueError(
+def label_only_options(params, what, incremental=False):
+    """Why each option set in ``params`` needs class labels that training on
+    ``what`` ("explicit pairs" or "no labels") does not have.
+
+    Returns a dict from option name to the message refusing it; empty when
+    nothing stands in the way. ``incremental`` (partial_fit) ignores
+    ``early_stopping``, as documented.
+    """
+    reasons = {}
+    if params.get("early_stopping") and not incremental:
+        reasons["early_stopping"] = (
             "early_stopping=True scores retrieval of held-out labelled rows, "
             f"which training on {what} does not have. Set early_stopping=False "
             "and choose max_epochs."
         )
-    if est.samples_per_class is not None:
-        raise ValueError(
-            f"samples_per_class={est.samples_per_class} shapes batches drawn "
+    samples_per_class = params.get("samples_per_class")
+    if samples_per_class is not None:
+        reasons["samples_per_class"] = (
+            f"samples_per_class={samples_per_class} shapes batches drawn "
             f"from class labels; training on {what} has none. Leave "
             "samples_per_class=None."
         )
-    if what == "explicit pairs" and est.pair_mining != "all":
-        raise ValueError(
-            f"pair_mining={est.pair_mining!r} chooses among the pairs formed from "
+    pair_mining = params.get("pair_mining", "all")
+    if what == "explicit pairs" and pair_mining != "all":
+        reasons["pair_mining"] = (
+            f"pair_mining={pair_mining!r} chooses among the pairs formed from "
             "class labels inside a batch; with explicit pairs every pair given "
             "counts. Use pair_mining='all'."
         )
+    return reasons
+
+
+def _refuse_label_options(est, what, incremental):
+    """Raise the first reason of :func:`label_only_options`, if any."""
+    reasons = label_only_options(est.get_params(deep=False), what, incremental)
+    if reasons:
+        raise ValueError(next(iter(reasons.values())))
 
 
 def encode_labels(y, unlabeled_label=None, known_classes=None):

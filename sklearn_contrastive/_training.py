@@ -113,7 +113,8 @@ def retrieval_subset(
             stratify=y_valid if counts.min() >= 2 else None,
             random_state=seed,
         )
-        X_valid, y_valid = X_valid[np.sort(keep)], y_valid[np.sort(keep)]
+        keep = np.sort(keep)
+        X_valid, y_valid = X_valid[keep], y_valid[keep]
     return as_tensor(X_valid), y_valid
 
 

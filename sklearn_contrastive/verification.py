@@ -37,6 +37,7 @@ from sklearn.utils.validation import (
 )
 
 from ._embedder import ContrastiveEmbedder
+from ._targets import label_only_options
 
 __all__ = ["PairVerifier", "calibrate_threshold"]
 
@@ -376,12 +377,7 @@ def _fits_on_pairs(embedder):
     parameters = inspect.signature(embedder.fit).parameters
     if "pairs" not in parameters or "similar" not in parameters:
         return False
-    params = embedder.get_params(deep=False)
-    return not (
-        params.get("early_stopping")
-        or params.get("pair_mining", "all") != "all"
-        or params.get("samples_per_class") is not None
-    )
+    return not label_only_options(embedder.get_params(deep=False), "explicit pairs")
 
 
 def _items_and_pairs(left, right):
