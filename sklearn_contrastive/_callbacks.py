@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PassthroughScoring
 
 from .metrics import mean_average_precision_at_r, precision_at_k
 from .networks import embed
@@ -51,6 +51,34 @@ class FiniteLossGuard(Callback):
             self._fail("weights became non-finite", net)
 
 
+class EpochLoss(PassthroughScoring):
+    """skorch's ``train_loss`` / ``valid_loss`` callback, made cheaper.
+
+    Records the same value: the epoch's batch losses averaged with the batch
+    sizes as weights (and ``<name>_best``). skorch's version reads them back
+    through the history's generic slicing and ``np.average``, ~0.2 ms an
+    epoch in a fit (5 % of an epoch of one batch); this one walks the
+    epoch's batch records directly.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        size_key = "train_batch_size" if self.on_train else "valid_batch_size"
+        total = weight = 0.0
+        for batch in net.history[-1]["batches"]:
+            if self.name in batch:
+                total += batch[self.name] * batch[size_key]
+                weight += batch[size_key]
+        if not weight:
+            return  # no batches of this kind, e.g. no validation data
+        score = total / weight
+        is_best = self._is_best_score(score)
+        if is_best:
+            self.best_score_ = score
+        net.history.record(self.name, score)
+        if is_best is not None:
+            net.history.record(self.name + "_best", bool(is_best))
+
+
 #: PairDiagnostics reads the pairs of every STATISTICS_STRIDE-th training batch.
 STATISTICS_STRIDE = 4
 
@@ -72,7 +100,10 @@ class PairDiagnostics(Callback):
 
     def on_batch_begin(self, net, training=None, **kwargs):
         if training:
-            net.criterion_.record_statistics = self.batch_ % STATISTICS_STRIDE == 0
+            record = self.batch_ % STATISTICS_STRIDE == 0
+            # Setting a Module attribute is slow enough to skip when unchanged.
+            if net.criterion_.record_statistics != record:
+                net.criterion_.record_statistics = record
             self.batch_ += 1
 
     def on_batch_end(self, net, training=None, **kwargs):

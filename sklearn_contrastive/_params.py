@@ -17,7 +17,7 @@ from torch import nn
 
 from .pairs import PAIR_MINING
 
-_OPTIMIZERS = {
+OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
@@ -247,14 +247,14 @@ def check_net_params(est):
 
 
 def resolve_optimizer(est):
-    if isinstance(est.optimizer, str) and est.optimizer in _OPTIMIZERS:
-        return _OPTIMIZERS[est.optimizer]
+    if isinstance(est.optimizer, str) and est.optimizer in OPTIMIZERS:
+        return OPTIMIZERS[est.optimizer]
     if isinstance(est.optimizer, type) and issubclass(
         est.optimizer, torch.optim.Optimizer
     ):
         return est.optimizer
     raise ValueError(
-        f"optimizer must be one of {sorted(_OPTIMIZERS)} or a subclass of "
+        f"optimizer must be one of {sorted(OPTIMIZERS)} or a subclass of "
         f"torch.optim.Optimizer; got {est.optimizer!r}."
     )
 

@@ -16,10 +16,13 @@ from skorch.callbacks import (
     Checkpoint,
     GradientNormClipping,
     LRScheduler,
+    PassthroughScoring,
 )
+from skorch.history import History
 from torch import nn
 
 from sklearn_contrastive import ContrastiveEmbedder
+from sklearn_contrastive._callbacks import EpochLoss
 
 FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
 
@@ -702,3 +705,121 @@ def test_pair_statistics_come_from_every_fourth_batch(iris):
     # The epoch means come from those batches, and the criterion is left on.
     assert np.isfinite(est.history_[-1]["similar_distance"])
     assert est.net_.criterion_.record_statistics
+
+
+# -- the training step
+
+
+def test_epoch_loss_records_what_skorchs_passthrough_scoring_does():
+    class _Net:  # what the callbacks read
+        history = None
+
+    rng = np.random.default_rng(0)
+    recorded = []
+    for callback_type in (PassthroughScoring, EpochLoss):
+        net = _Net()
+        net.history = History()
+        callbacks = [
+            callback_type(name="train_loss", on_train=True).initialize(),
+            callback_type(name="valid_loss").initialize(),
+        ]
+        rng = np.random.default_rng(0)
+        for _ in range(6):
+            net.history.new_epoch()
+            for prefix, n_batches in (("train", 5), ("valid", 2)):
+                for _ in range(n_batches):
+                    net.history.new_batch()
+                    net.history.record_batch(f"{prefix}_loss", rng.random())
+                    net.history.record_batch(f"{prefix}_batch_size", rng.integers(1, 9))
+            for callback in callbacks:
+                callback.on_epoch_end(net)
+        recorded.append(net.history)
+    skorch_history, ours = recorded
+    for key in ("train_loss", "valid_loss"):
+        np.testing.assert_allclose(ours[:, key], skorch_history[:, key], rtol=1e-12)
+        assert ours[:, key + "_best"] == skorch_history[:, key + "_best"]
+    assert any(skorch_history[:, "valid_loss_best"][1:])  # the flags were tested
+
+
+def test_a_fit_records_train_and_valid_loss_with_epoch_loss(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, early_stopping=True, n_iter_no_change=50)
+    est.fit(X, y)
+    callbacks = dict(est.net_.callbacks_)
+    assert isinstance(callbacks["train_loss"], EpochLoss)
+    assert isinstance(callbacks["valid_loss"], EpochLoss)
+    frame = pd.DataFrame(est.history_)
+    assert frame[["train_loss", "valid_loss"]].notna().all().all()
+    assert est.loss_curve_ == list(frame["train_loss"])
+
+
+class _ListensToGradients(Callback):
+    """Counts ``on_grad_computed``: its presence makes skorch's closure step run."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.calls_ = 0
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        self.calls_ += 1
+
+
+class _StrictClosureAdam(torch.optim.Adam):
+    """An Adam that, like LBFGS or SAM, cannot step without the closure."""
+
+    def step(self, closure=None):
+        if closure is None:
+            raise RuntimeError("this optimizer needs the closure")
+        return super().step(closure)
+
+
+def test_the_plain_step_does_the_arithmetic_of_skorchs_step(iris):
+    X, y = iris
+    plain = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    listener = _ListensToGradients()
+    general = ContrastiveEmbedder(
+        **FAST, random_state=0, callbacks=[("grads", listener)]
+    ).fit(X, y)
+    assert plain.net_.plain_step_ and not general.net_.plain_step_
+    np.testing.assert_array_equal(plain.transform(X), general.transform(X))
+    steps = sum(epoch["train_batch_count"] for epoch in general.history_)
+    assert dict(general.net_.callbacks_)["grads"].calls_ == steps
+
+
+def test_an_optimizer_of_the_user_steps_with_the_closure(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, optimizer=_StrictClosureAdam, random_state=0)
+    est.fit(X, y)
+    assert not est.net_.plain_step_
+    reference = ContrastiveEmbedder(**FAST, optimizer="adam", random_state=0)
+    np.testing.assert_array_equal(est.transform(X), reference.fit(X, y).transform(X))
+
+
+class _RecordsMode(nn.Module):
+    """An MLP that notes whether each forward pass ran in training mode."""
+
+    def __init__(self, n_features_in, n_components):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(n_features_in, 16), nn.Dropout(0.1), nn.Linear(16, n_components)
+        )
+        self.modes = []
+
+    def forward(self, X):
+        self.modes.append(self.training)
+        return self.layers(X)
+
+
+class _EvalAfterEachBatch(Callback):
+    def on_batch_end(self, net, **kwargs):
+        net.module_.eval()
+
+
+def test_training_mode_is_restored_after_a_callback_leaves_eval_mode(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(
+        **FAST, module=_RecordsMode, normalize=False, callbacks=[_EvalAfterEachBatch()]
+    ).fit(X, y)
+    steps = sum(epoch["train_batch_count"] for epoch in est.history_)
+    # The first forward pass is the width probe, in eval mode.
+    modes = est.net_.module_.modes[1:]
+    assert modes[:steps] == [True] * steps
