@@ -223,7 +223,9 @@ class ContrastiveEmbedder(
         ``dissimilar_distance`` (mean distance of the epoch's similar and
         dissimilar training pairs), ``active_fraction`` (fraction of
         dissimilar pairs closer than the margin, the ones still pushed apart;
-        these three over every 4th training batch, the first included),
+        these three over every 4th training batch of the fit, the first
+        included; an epoch of fewer than 4 batches may repeat the previous
+        values),
         ``dur`` (epoch time in seconds) and, with a validation split,
         ``valid_loss``, ``valid_precision_at_1`` and ``valid_map_at_r``.
 

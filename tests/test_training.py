@@ -698,16 +698,28 @@ def test_pair_statistics_come_from_every_fourth_batch(iris):
     est = ContrastiveEmbedder(**params, callbacks=[("probe", _RecordsStatistics())])
     est.fit(X, y)
     recorded = dict(est.net_.callbacks_)["probe"].recorded_
-    per_epoch = est.history_[0]["train_batch_count"]
-    assert per_epoch > 4
-    first_epoch = recorded[:per_epoch]
-    assert first_epoch == [i % 4 == 0 for i in range(per_epoch)]
+    n_batches = sum(epoch["train_batch_count"] for epoch in est.history_)
+    assert est.history_[0]["train_batch_count"] > 4
+    # Counted over the fit, not restarted each epoch.
+    assert recorded == [i % 4 == 0 for i in range(n_batches)]
     # The epoch means come from those batches, and the criterion is left on.
     assert np.isfinite(est.history_[-1]["similar_distance"])
     assert est.net_.criterion_.record_statistics
 
 
-# -- the training step
+def test_epochs_shorter_than_the_stride_repeat_the_latest_statistics(iris):
+    X, y = iris
+    # One batch an epoch: epochs 0, 4, 8 are sampled.
+    params = {**FAST, "max_epochs": 9, "batch_size": 150}
+    est = ContrastiveEmbedder(**params, random_state=0).fit(X, y)
+    assert [epoch["train_batch_count"] for epoch in est.history_] == [1] * 9
+    frame = pd.DataFrame(est.history_)
+    for column in ("similar_distance", "dissimilar_distance", "active_fraction"):
+        values = frame[column].to_numpy()
+        assert np.isfinite(values).all()
+        np.testing.assert_array_equal(values, np.repeat(values[[0, 4, 8]], [4, 4, 1]))
+    # Fresh samples, not one value carried through the fit.
+    assert len(set(frame["similar_distance"][[0, 4, 8]])) == 3
 
 
 def test_epoch_loss_records_what_skorchs_passthrough_scoring_does():
