@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 from skorch.callbacks import Callback, PassthroughScoring
+from torch.nn.utils import parameters_to_vector
 
 from .metrics import mean_average_precision_at_r, precision_at_k
 from .networks import embed
@@ -47,7 +48,9 @@ class FiniteLossGuard(Callback):
 
     def on_train_end(self, net, **kwargs):
         # The last optimizer step comes after the last loss was checked.
-        if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
+        # One vector, so a few kernels whatever the number of layers.
+        weights = parameters_to_vector(net.module_.parameters())
+        if not torch.isfinite(weights).all():
             self._fail("weights became non-finite", net)
 
 

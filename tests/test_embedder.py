@@ -481,6 +481,25 @@ def test_diverging_loss_stops_with_advice_and_no_model(iris):
         est.transform(X)
 
 
+class _PoisonsAWeight(Callback):
+    """Makes one weight NaN after the last loss was read, as a last optimizer
+    step can."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == net.max_epochs:
+            with torch.no_grad():
+                next(net.module_.parameters()).view(-1)[0] = float("nan")
+
+
+def test_non_finite_weights_after_the_last_step_are_refused(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, callbacks=[_PoisonsAWeight()])
+    with pytest.raises(FloatingPointError, match="weights became non-finite"):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+
+
 def test_failed_refit_does_not_keep_the_previous_model(iris):
     """A refit that fails must not leave the old net_ beside the new classes_."""
     X, y = iris
