@@ -542,7 +542,8 @@ class ContrastiveEmbedder(
         if dissimilar < _COLLAPSE_FRACTION * self.margin:
             warnings.warn(
                 "ContrastiveEmbedder's embeddings collapsed to a point: dissimilar "
-                f"pairs ended {dissimilar:.3g} apart on average, against "
+                f"pairs of the last sampled batches were {dissimilar:.3g} apart "
+                "on average, against "
                 f"margin={self.margin}. Lower similar_weight (got "
                 f"{self.similar_weight}) or lr (got {self.lr}), and check that the "
                 "features vary (scale them, e.g. with a StandardScaler).",

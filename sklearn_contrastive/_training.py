@@ -220,7 +220,9 @@ class ContrastiveNet(NeuralNet):
     (one of our named optimizers, no callback listening to
     ``on_grad_computed``, modules already in training mode) the step is the
     plain ``zero_grad``, forward, ``backward``, ``step`` of a hand-written
-    loop; otherwise it is skorch's.
+    loop; otherwise it is skorch's. Training mode is set through every
+    submodule at the start of the fit, and again only when something (a
+    validation step, a callback) left the module or criterion in eval mode.
     """
 
     @property
@@ -233,6 +235,9 @@ class ContrastiveNet(NeuralNet):
         ]
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # Every submodule in training mode once: a module instance handed
+        # over in eval mode may sit inside a wrapper that is not.
+        self._set_training(True)
         # Decided once per fit: the callbacks and optimizers are set by now.
         self.plain_step_ = all(
             type(getattr(self, name + "_")) in SINGLE_EVALUATION_OPTIMIZERS
@@ -253,7 +258,8 @@ class ContrastiveNet(NeuralNet):
 
     def train_step_single(self, batch, **fit_params):
         # skorch resets training mode through every submodule on each batch;
-        # only a callback that switched to evaluation mode makes it necessary.
+        # after the reset at the start of the fit, only a switch to eval mode
+        # (a validation step, a callback) makes it necessary again.
         if not (self.module_.training and self.criterion_.training):
             self._set_training(True)
         Xi, yi = unpack_data(batch)

@@ -826,6 +826,18 @@ class _EvalAfterEachBatch(Callback):
         net.module_.eval()
 
 
+def test_a_module_instance_in_eval_mode_trains_in_training_mode(iris):
+    X, y = iris
+    # normalize=True wraps the instance, so the wrapper's own flag says
+    # training while the instance (and its dropout) would stay in eval mode.
+    module = _RecordsMode(X.shape[1], 4).eval()
+    est = ContrastiveEmbedder(**FAST, module=module, normalize=True).fit(X, y)
+    steps = sum(epoch["train_batch_count"] for epoch in est.history_)
+    trained = est.net_.module_[0]
+    assert trained.modes[1 : steps + 1] == [True] * steps
+    assert not trained.layers[1].training  # transform's eval mode afterwards
+
+
 def test_training_mode_is_restored_after_a_callback_leaves_eval_mode(iris):
     X, y = iris
     est = ContrastiveEmbedder(
