@@ -26,6 +26,7 @@ from ._training import (
     build_net,
     continue_optimizer,
     prepare_for_pickling,
+    resume_lr_schedules,
     torch_threads,
     validation_split,
 )
@@ -495,6 +496,7 @@ class ContrastiveEmbedder(
                 net.history_ = copy.deepcopy(previous.history_)
                 if incremental:
                     continue_optimizer(self, net, previous)
+                resume_lr_schedules(net)
             net.partial_fit(
                 X_tensor,
                 None if y_encoded is None else as_tensor(y_encoded),

@@ -366,6 +366,19 @@ def continue_optimizer(est, net, previous):
         group["weight_decay"] = float(est.weight_decay)
 
 
+def resume_lr_schedules(net) -> None:
+    """Let learning-rate schedules pick up at the epoch count of a continued fit.
+
+    skorch's ``LRScheduler`` resumes a schedule at the history's length, and
+    torch then requires each parameter group's ``initial_lr``, which only an
+    optimizer that a scheduler has already driven has. A warm-start fit's
+    fresh optimizer gets its current ``lr`` as that base (torch's own choice
+    for a new schedule); a kept optimizer keeps its own.
+    """
+    for group in net.optimizer_.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+
+
 def prepare_for_pickling(net: NeuralNet, *, drop_split: bool) -> None:
     """Make a trained net load anywhere, without the training data.
 

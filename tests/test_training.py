@@ -242,6 +242,27 @@ def test_lr_scheduler_changes_the_learning_rate(iris):
     np.testing.assert_allclose(seen, [0.01 * 0.5**k for k in range(1, 6)])
 
 
+@pytest.mark.parametrize(
+    "policy, kwargs",
+    [("StepLR", {"step_size": 1, "gamma": 0.5}), ("CosineAnnealingLR", {"T_max": 20})],
+)
+def test_lr_schedules_resume_in_warm_start_fits_and_partial_fit(iris, policy, kwargs):
+    X, y = iris
+    callbacks = [LRScheduler(policy=policy, **kwargs), _RecordLr()]
+    est = ContrastiveEmbedder(
+        **FAST, lr=0.01, warm_start=True, callbacks=callbacks, random_state=0
+    )
+    est.fit(X, y).fit(X, y)  # the second fit continued; it used to fail
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 11
+    if policy == "StepLR":
+        # The warm-start fit's fresh optimizer is the schedule's new base
+        # (lr=0.01), and the schedule steps on every epoch from there.
+        seen = np.array([epoch["lr_seen"] for epoch in est.history_[5:10]])
+        assert seen[0] < 0.01
+        np.testing.assert_allclose(seen[1:] / seen[:-1], 0.5)
+
+
 def test_checkpoint_saves_the_best_weights(iris, tmp_path):
     X, y = iris
     est = ContrastiveEmbedder(
