@@ -210,7 +210,12 @@ def check_pairs(pairs, similar, n_samples):
             "pairs holds row numbers of X, shape (n_pairs, 2); similar says "
             "which pairs are similar (True) or dissimilar (False)."
         )
-    pairs = check_array(pairs, dtype=None, input_name="pairs")
+    pairs = check_array(pairs, dtype=None, ensure_min_samples=0, input_name="pairs")
+    if len(pairs) == 0:
+        raise ValueError(
+            "pairs is empty; training on explicit pairs needs at least one "
+            "similar and one dissimilar pair of rows of X."
+        )
     if pairs.shape[1] != 2 or pairs.dtype.kind not in "iu":
         raise ValueError(
             "pairs must hold integer row numbers of X, shape (n_pairs, 2); got "
@@ -245,4 +250,39 @@ def check_pairs(pairs, similar, n_samples):
             f"The contrastive loss needs both similar and dissimilar pairs; got "
             f"{len(similar)} pairs and no {which} one."
         )
-    return pairs.astype(np.int64, copy=False), similar
+    pairs = pairs.astype(np.int64, copy=False)
+    _refuse_contradictions(pairs, similar, n_samples)
+    return pairs, similar
+
+
+def contradicting_pairs(pairs, similar, n_samples):
+    """Mask of the pairs that contradict themselves or each other.
+
+    A row paired with itself as dissimilar (it is at distance 0 from itself),
+    and every pair of rows that appears with both labels (in either order):
+    training would pull and push the same two rows.
+    """
+    low, high = pairs.min(axis=1), pairs.max(axis=1)
+    codes = low * n_samples + high  # one code per unordered pair of rows
+    both = np.intersect1d(codes[similar], codes[~similar])
+    return ((low == high) & ~similar) | np.isin(codes, both)
+
+
+def _refuse_contradictions(pairs, similar, n_samples):
+    """Raise on :func:`contradicting_pairs`: they can only be labelling mistakes."""
+    contradicting = contradicting_pairs(pairs, similar, n_samples)
+    if not contradicting.any():
+        return
+    i, j = sorted(pairs[contradicting][0].tolist())
+    if i == j:
+        n_self = int(((pairs[:, 0] == pairs[:, 1]) & ~similar).sum())
+        raise ValueError(
+            f"pairs holds a row paired with itself as dissimilar: ({i}, {i}) "
+            f"({n_self} such pairs). A row is at distance 0 from itself, so it "
+            "can never be pushed apart; drop these pairs."
+        )
+    raise ValueError(
+        f"pairs labels the pair ({i}, {j}) both similar and dissimilar "
+        f"({int(contradicting.sum())} pairs contradict another, in either "
+        "order). Give each pair one label: remove or relabel the duplicates."
+    )

@@ -37,7 +37,7 @@ from sklearn.utils.validation import (
 )
 
 from ._embedder import ContrastiveEmbedder
-from ._targets import label_only_options
+from ._targets import contradicting_pairs, label_only_options
 
 __all__ = ["PairVerifier", "calibrate_threshold"]
 
@@ -236,7 +236,12 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         if not isinstance(embedder, FrozenEstimator):
             items, item_pairs = _items_and_pairs(left, right)
             if _fits_on_pairs(embedder):
-                embedder.fit(items, pairs=item_pairs, similar=same)
+                # Noisy pair data may label two identical items different, or
+                # the same two items both ways: a classifier accepts such
+                # samples, but they teach the embedder nothing, and its fit
+                # refuses them. They still count for the threshold.
+                keep = ~contradicting_pairs(item_pairs, same, len(items))
+                embedder.fit(items, pairs=item_pairs[keep], similar=same[keep])
             else:
                 embedder.fit(items, _classes_of_items(len(items), item_pairs, same))
         self.embedder_ = embedder

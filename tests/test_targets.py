@@ -109,6 +109,19 @@ def test_pairs_accept_lists_and_pandas():
         ([[0, 1], [2, 3]], [True], ValueError, "shape (2,); got shape (1,)"),
         ([[0, 2], [2, 4]], [True, True], ValueError, "no dissimilar one"),
         ([[0, 1], [2, 3]], [False, False], ValueError, "no similar one"),
+        (np.empty((0, 2), dtype=int), np.empty(0, dtype=bool), ValueError, "empty"),
+        (
+            [[0, 1], [5, 5], [7, 7], [2, 3]],
+            [True, False, False, False],
+            ValueError,
+            "paired with itself as dissimilar: (5, 5) (2 such pairs)",
+        ),
+        (
+            [[0, 1], [2, 3], [3, 2], [4, 5], [4, 5], [6, 8], [6, 8]],
+            [True, True, False, False, False, True, False],
+            ValueError,
+            "the pair (2, 3) both similar and dissimilar (4 pairs contradict another",
+        ),
     ],
 )
 def test_bad_pairs_are_refused_with_a_clear_error(pairs, similar, error, message):
@@ -117,6 +130,14 @@ def test_bad_pairs_are_refused_with_a_clear_error(pairs, similar, error, message
         ContrastiveEmbedder(**FAST).fit(
             X, pairs=np.asarray(pairs), similar=np.asarray(similar)
         )
+
+
+def test_repeated_pairs_with_one_label_and_similar_self_pairs_are_accepted():
+    X, y = _blobs()
+    pairs = np.array([[0, 1], [1, 0], [0, 1], [4, 4], [0, 150], [150, 0]])
+    similar = np.array([True, True, True, True, False, False])
+    embedder = ContrastiveEmbedder(random_state=0, **FAST)
+    assert embedder.fit(X, pairs=pairs, similar=similar).transform(X).shape[0] == 200
 
 
 def test_pairs_need_both_arguments_and_no_labels():

@@ -249,3 +249,20 @@ def test_contradicting_pairs_are_refused():
     embedder = make_pipeline(StandardScaler(), ContrastiveEmbedder(**FAST))
     with pytest.raises(ValueError, match="Pair 2 is labelled different"):
         PairVerifier(embedder).fit(X_pairs, ["same", "same", "different"])
+
+
+def test_noisy_pairs_train_a_contrastive_embedder_on_the_consistent_ones(pairs):
+    X, y, X_pairs, same = pairs
+    # Label noise a classifier must accept: an item paired with itself as
+    # different, and one pair given again with the other label.
+    X_noisy = np.vstack([X_pairs, np.hstack([X[0], X[0]]), X_pairs[:1]])
+    same_noisy = np.concatenate([same, [False], ~same[:1]])
+    labels = np.where(same_noisy, "same", "different")
+    verifier = PairVerifier(ContrastiveEmbedder(**FAST, random_state=0))
+    verifier.fit(X_noisy, labels)
+    assert verifier.score(X_pairs, np.where(same, "same", "different")) > 0.85
+    # ContrastiveEmbedder itself refuses such pairs when given directly.
+    with pytest.raises(ValueError, match="both similar and dissimilar"):
+        ContrastiveEmbedder(**FAST).fit(
+            X, pairs=np.array([[0, 1], [1, 0], [2, 3]]), similar=[True, False, True]
+        )
