@@ -108,7 +108,9 @@ class ContrastiveEmbedder(
         Rows per class in a training batch (``M``; a batch holds
         ``batch_size // M`` classes). ``None`` spreads the batch over all
         classes when they fit, with at least 4 rows per class. At least 2,
-        and at most ``batch_size // 2`` so that a batch holds two classes.
+        and at most ``batch_size // 2`` so that a batch holds two classes
+        (``batch_size // 4`` with unlabelled rows, whose views take half of
+        each batch).
 
     unlabeled_label : int or str, default=None
         The value of ``y`` that marks an unlabelled row, for semi-supervised

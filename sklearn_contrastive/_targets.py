@@ -82,6 +82,8 @@ def training_target(
         kind = "partial_labels" if (y_encoded >= 0).any() else "no_labels"
         if kind == "no_labels":
             _refuse_label_options(est, "no labels", incremental)
+        else:
+            _check_samples_per_class_with_views(est)
         return TrainingTarget(
             kind=kind,
             classes=classes,
@@ -103,6 +105,23 @@ def training_target(
             "samples_per_class": est.samples_per_class,
         },
     )
+
+
+def _check_samples_per_class_with_views(est):
+    """With unlabelled rows, labelled rows fill only half of each batch (see
+    :class:`~sklearn_contrastive._data.ViewLoader`), so ``samples_per_class``
+    must leave room for two classes there."""
+    if est.samples_per_class is None:
+        return
+    labelled_rows = max(2, est.batch_size // 2)
+    if est.samples_per_class > labelled_rows // 2:
+        raise ValueError(
+            f"samples_per_class={est.samples_per_class} is too large with "
+            f"unlabelled rows: they take half of each batch, leaving "
+            f"{labelled_rows} labelled rows (batch_size={est.batch_size}), so "
+            f"two classes fit only with samples_per_class <= "
+            f"{labelled_rows // 2}. Lower samples_per_class or raise batch_size."
+        )
 
 
 def label_only_options(params, what, incremental=False):

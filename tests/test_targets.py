@@ -271,6 +271,23 @@ def test_labelled_rows_need_two_classes():
         ContrastiveEmbedder(unlabeled_label=-1, **FAST).fit(X, y_partial)
 
 
+def test_samples_per_class_must_fit_the_labelled_half_of_a_batch():
+    X, y = _blobs()
+    y_partial = _partial(y)
+    # 64 rows a batch, 32 of them labelled: at most 16 rows per class.
+    params = {**FAST, "batch_size": 64, "unlabeled_label": -1}
+    with pytest.raises(
+        ValueError,
+        match=re.escape("samples_per_class=20 is too large with unlabelled rows"),
+    ):
+        ContrastiveEmbedder(samples_per_class=20, **params).fit(X, y_partial)
+    embedder = ContrastiveEmbedder(samples_per_class=16, random_state=0, **params)
+    embedder.fit(X, y_partial)
+    assert embedder.net_.iterator_train is ViewLoader
+    # All rows labelled: the whole batch is the labelled half's limit.
+    ContrastiveEmbedder(samples_per_class=20, **params).fit(X, y)
+
+
 def test_all_rows_unlabelled_is_training_without_labels():
     X, y = _blobs()
     embedder = ContrastiveEmbedder(unlabeled_label=-1, random_state=0, **FAST)
