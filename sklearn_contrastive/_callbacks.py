@@ -56,10 +56,10 @@ class EpochLoss(PassthroughScoring):
 
     Records the same value: the epoch's batch losses averaged with the batch
     sizes as weights (and ``<name>_best``), as a Python float where skorch's
-    is a NumPy float64. skorch's version reads them back
-    through the history's generic slicing and ``np.average``, ~0.2 ms an
-    epoch in a fit (5 % of an epoch of one batch); this one walks the
-    epoch's batch records directly.
+    is a NumPy float64. skorch's version reads them back through the
+    history's generic slicing and ``np.average``, ~0.2 ms an epoch in a fit
+    (5 % of an epoch of one batch); this one walks the epoch's batch records
+    directly.
     """
 
     def on_epoch_end(self, net, **kwargs):

@@ -228,7 +228,14 @@ class ContrastiveNet(NeuralNet):
     @property
     def _default_callbacks(self):
         return [
-            (name, EpochLoss(name=name, on_train=name == "train_loss"))
+            (
+                name,
+                EpochLoss(
+                    name=callback.name,
+                    lower_is_better=callback.lower_is_better,
+                    on_train=callback.on_train,
+                ),
+            )
             if isinstance(callback, PassthroughScoring)
             else (name, callback)
             for name, callback in super()._default_callbacks
