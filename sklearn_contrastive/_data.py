@@ -201,6 +201,12 @@ class PairLoader(_TensorBatches):
             )
 
 
+def labelled_rows_per_batch(batch_size: int) -> int:
+    """Rows of a :class:`ViewLoader` batch that hold labelled rows when there
+    are unlabelled ones too: half of it (the views take the other half)."""
+    return max(2, batch_size // 2)
+
+
 class ViewLoader(_TensorBatches):
     """Batches where unlabelled rows come as two corrupted views each.
 
@@ -249,7 +255,7 @@ class ViewLoader(_TensorBatches):
         if len(labelled):
             self._sampler = ClassBalancedBatchSampler(
                 labels[labelled],
-                max(2, batch_size // 2),
+                labelled_rows_per_batch(batch_size),
                 samples_per_class,
                 random_state=random_state,
             )

@@ -15,7 +15,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array
 
-from ._data import ClassBalancedLoader, PairLoader, ViewLoader
+from ._data import (
+    ClassBalancedLoader,
+    PairLoader,
+    ViewLoader,
+    labelled_rows_per_batch,
+)
 
 #: Encoded label of an unlabelled row.
 UNLABELLED = -1
@@ -113,7 +118,7 @@ def _check_samples_per_class_with_views(est):
     must leave room for two classes there."""
     if est.samples_per_class is None:
         return
-    labelled_rows = max(2, est.batch_size // 2)
+    labelled_rows = labelled_rows_per_batch(est.batch_size)
     if est.samples_per_class > labelled_rows // 2:
         raise ValueError(
             f"samples_per_class={est.samples_per_class} is too large with "
