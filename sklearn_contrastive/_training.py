@@ -25,6 +25,7 @@ from skorch.callbacks import (
 )
 from skorch.dataset import Dataset, unpack_data
 from skorch.helper import predefined_split
+from skorch.history import History
 from skorch.utils import to_tensor
 from torch import nn
 
@@ -205,6 +206,22 @@ def instantiate_module_class(est, n_features_in: int) -> nn.Module:
 SINGLE_EVALUATION_OPTIMIZERS = frozenset(OPTIMIZERS.values())
 
 
+class EpochHistory(History):
+    """skorch's History, with the current epoch one list lookup away.
+
+    skorch resolves every ``history[i]`` through its general indexing (which
+    starts by copying the list of epochs), and every ``record``,
+    ``record_batch`` and ``new_batch`` goes through ``history[-1]``: about
+    2 us each, a dozen times an epoch. An integer index returns the same
+    epoch dict here directly; every other index is skorch's.
+    """
+
+    def __getitem__(self, i):
+        if type(i) is int:
+            return list.__getitem__(self, i)
+        return super().__getitem__(i)
+
+
 class ContrastiveNet(NeuralNet):
     """skorch's NeuralNet, with targets that may be explicit pairs and a
     leaner training step.
@@ -240,6 +257,11 @@ class ContrastiveNet(NeuralNet):
             else (name, callback)
             for name, callback in super()._default_callbacks
         ]
+
+    def initialize_history(self):
+        if not isinstance(self.history_, EpochHistory):
+            self.history_ = EpochHistory()
+        return super().initialize_history()
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # Every submodule in training mode once: a module instance handed

@@ -16,10 +16,11 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import LabelEncoder, StandardScaler
 from skorch.callbacks import Callback
 
 from sklearn_contrastive import ContrastiveEmbedder
+from sklearn_contrastive._targets import encode_labels
 
 FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
 
@@ -316,6 +317,35 @@ def test_single_class_is_refused(iris):
     )
     with pytest.raises(ValueError, match=re.escape(msg)):
         ContrastiveEmbedder(**FAST).fit(X, np.full(len(X), "a"))
+
+
+@pytest.mark.parametrize(
+    "y, expected",
+    [
+        (np.array([3, 1, 3, 7, 1]), [1, 3, 7]),
+        (np.array([3, 1, 3, 7, 1], dtype=np.uint8), [1, 3, 7]),
+        (np.array([True, False, True, True, False]), [False, True]),
+        (np.array(["c", "a", "c", "g", "a"]), ["a", "c", "g"]),
+        (np.array([3.0, 1.0, 3.0, 7.0, 1.0]), [1.0, 3.0, 7.0]),
+    ],
+)
+def test_labels_are_encoded_as_label_encoder_does(y, expected):
+    # Integer labels skip type_of_target and LabelEncoder (np.unique gives
+    # the same classes); other labels go through them.
+    classes, y_encoded = encode_labels(y)
+    assert classes.tolist() == expected
+    assert classes.dtype == LabelEncoder().fit(y).classes_.dtype
+    np.testing.assert_array_equal(y_encoded, LabelEncoder().fit_transform(y))
+
+
+def test_single_integer_class_is_refused(iris):
+    X, _ = iris
+    msg = (
+        "ContrastiveEmbedder needs at least 2 classes to form dissimilar pairs; "
+        "got 1 class (4)."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        ContrastiveEmbedder(**FAST).fit(X, np.full(len(X), 4))
 
 
 def test_continuous_y_is_refused(iris):

@@ -23,6 +23,7 @@ from torch import nn
 
 from sklearn_contrastive import ContrastiveEmbedder
 from sklearn_contrastive._callbacks import EpochLoss
+from sklearn_contrastive._training import EpochHistory
 
 FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
 
@@ -772,6 +773,39 @@ def test_epoch_loss_records_what_skorchs_passthrough_scoring_does():
         np.testing.assert_allclose(ours[:, key], skorch_history[:, key], rtol=1e-12)
         assert ours[:, key + "_best"] == skorch_history[:, key + "_best"]
     assert any(skorch_history[:, "valid_loss_best"][1:])  # the flags were tested
+
+
+def test_the_history_indexes_as_skorchs_history(iris):
+    X, y = iris
+    est = ContrastiveEmbedder(**FAST, early_stopping=True, n_iter_no_change=50)
+    history = est.fit(X, y).net_.history
+    assert isinstance(history, EpochHistory)
+    skorch_history = History(list(history))
+    for index in [
+        0,
+        -1,
+        2,
+        slice(1, 3),
+        (-1, "batches"),
+        (-1, "batches", -1),
+        (slice(None), "train_loss"),
+        (slice(None), ("train_loss", "valid_loss")),
+        (-1, "batches", slice(None), "train_loss"),
+    ]:
+        assert history[index] == skorch_history[index]
+    # The epoch itself, not a copy: record() writes through it.
+    assert history[-1] is skorch_history[-1]
+    history.record("extra", 1.5)
+    assert skorch_history[-1, "extra"] == 1.5
+    for bad_index, error in [(len(history), IndexError), ((-1, "nope"), KeyError)]:
+        with pytest.raises(error):
+            skorch_history[bad_index]
+        with pytest.raises(error):
+            history[bad_index]
+    # A continued fit keeps extending the same kind of history.
+    est.set_params(warm_start=True, early_stopping=False).fit(X, y)
+    assert isinstance(est.net_.history, EpochHistory)
+    assert len(est.net_.history) == len(history) + FAST["max_epochs"]
 
 
 def test_a_fit_records_train_and_valid_loss_with_epoch_loss(iris):
