@@ -11,7 +11,11 @@ process and the ratio of the medians is reported; next to it, the median
 (and range) of the per-repeat ratios of the two fits that ran back to back,
 which a load that comes and goes on a shared machine moves less.
 
-    python benchmarks/bench_vs_torch.py [--repeats 9] [--datasets digits hard_synthetic]
+A data set runs at least ``--repeats`` pairs of fits and goes on until the
+estimator's fits add up to ``--min-seconds``: a fit of wine takes ~0.13 s, and
+15 of them (2 s) are at the mercy of one slow spell of a shared machine.
+
+    python benchmarks/bench_vs_torch.py [--repeats 9] [--min-seconds 20] [--datasets digits wine]
 
 Writes the table to ``benchmarks/results/speed.md`` (and ``speed.json``).
 """
@@ -65,6 +69,7 @@ def fit_bare_loop(X, y, est: ContrastiveEmbedder, seed: int) -> torch.nn.Module:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--min-seconds", type=float, default=20.0)
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -76,12 +81,18 @@ def main(argv=None):
         "data",
         "rows",
         "epochs",
+        "repeats",
         "estimator s (median)",
         "bare loop s (median)",
         "ratio",
         "paired ratio (median, range)",
     ]
-    rows, raw = [], {"machine": machine, "repeats": args.repeats, "runs": []}
+    rows, raw = [], {
+        "machine": machine,
+        "repeats": args.repeats,
+        "min_seconds": args.min_seconds,
+        "runs": [],
+    }
     for name in args.datasets:
         X, _, y, _ = DATASETS[name]()
         y = y.astype(np.int64)
@@ -92,7 +103,8 @@ def main(argv=None):
         ContrastiveEmbedder(max_epochs=1, random_state=0).fit(X, y)
         fit_bare_loop(X, y, ContrastiveEmbedder(max_epochs=1), 0)
         estimator_times, bare_times = [], []
-        for repeat in range(args.repeats):
+        repeat = 0
+        while repeat < args.repeats or sum(estimator_times) < args.min_seconds:
             # Which side goes first alternates, so that neither always runs
             # right after the other (warm caches, allocator state).
             order = ("estimator", "bare") if repeat % 2 == 0 else ("bare", "estimator")
@@ -104,6 +116,7 @@ def main(argv=None):
                     fit_bare_loop(X, y, est, repeat)
                 elapsed = time.perf_counter() - start
                 (estimator_times if side == "estimator" else bare_times).append(elapsed)
+            repeat += 1
         est_median = statistics.median(estimator_times)
         bare_median = statistics.median(bare_times)
         paired = [e / b for e, b in zip(estimator_times, bare_times, strict=True)]
@@ -113,6 +126,7 @@ def main(argv=None):
                 name,
                 str(len(X)),
                 str(est.max_epochs),
+                str(repeat),
                 f"{est_median:.2f}",
                 f"{bare_median:.2f}",
                 f"{est_median / bare_median:.2f}",

@@ -254,18 +254,34 @@ def test_bare_loop_does_the_estimators_work():
 
 def test_speed_table_is_written(tmp_path):
     bench_vs_torch.main(
-        ["--repeats", "1", "--max-epochs", "1", "--datasets", "wine"]
-        + ["--out", str(tmp_path)]
+        ["--repeats", "1", "--min-seconds", "0", "--max-epochs", "1"]
+        + ["--datasets", "wine", "--out", str(tmp_path)]
     )
     table = (tmp_path / "speed.md").read_text().splitlines()
-    assert table[2].startswith("| data | rows | epochs | estimator s (median) |")
+    assert table[2].startswith(
+        "| data | rows | epochs | repeats | estimator s (median) |"
+    )
     row = table[4].split(" | ")
-    assert row[:3] == ["| wine", "124", "1"]
+    assert row[:4] == ["| wine", "124", "1", "1"]
     (run,) = json.loads((tmp_path / "speed.json").read_text())["runs"]
     ratio = statistics.median(run["estimator_s"]) / statistics.median(run["bare_s"])
-    assert row[5] == f"{ratio:.2f}"
+    assert row[6] == f"{ratio:.2f}"
     paired = run["estimator_s"][0] / run["bare_s"][0]
-    assert row[6] == f"{paired:.2f} ({paired:.2f}-{paired:.2f}) |"
+    assert row[7] == f"{paired:.2f} ({paired:.2f}-{paired:.2f}) |"
+
+
+def test_speed_repeats_until_the_estimators_fits_add_up_to_min_seconds(tmp_path):
+    bench_vs_torch.main(
+        ["--repeats", "1", "--min-seconds", "0.2", "--max-epochs", "1"]
+        + ["--datasets", "wine", "--out", str(tmp_path)]
+    )
+    (run,) = json.loads((tmp_path / "speed.json").read_text())["runs"]
+    n_repeats = len(run["estimator_s"])
+    assert n_repeats == len(run["bare_s"]) > 1
+    # It stopped at the first repeat that reached the time, not later.
+    assert sum(run["estimator_s"]) >= 0.2 > sum(run["estimator_s"][:-1])
+    row = (tmp_path / "speed.md").read_text().splitlines()[4].split(" | ")
+    assert row[3] == str(n_repeats)
 
 
 def test_startup_snippets_run_and_report_medians():
