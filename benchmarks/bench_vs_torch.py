@@ -12,10 +12,11 @@ process and the ratio of the medians is reported; next to it, the median
 which a load that comes and goes on a shared machine moves less.
 
 A data set runs at least ``--repeats`` pairs of fits and goes on until the
-estimator's fits add up to ``--min-seconds``: a fit of wine takes ~0.13 s, and
-15 of them (2 s) are at the mercy of one slow spell of a shared machine.
+estimator's fits add up to ``--min-seconds``: a fit of wine takes ~0.1 s, and
+15 of them (under 2 s) are at the mercy of one slow spell of a shared machine.
 
-    python benchmarks/bench_vs_torch.py [--repeats 9] [--min-seconds 20] [--datasets digits wine]
+    python benchmarks/bench_vs_torch.py [--repeats 9] [--min-seconds 20]
+        [--datasets digits wine]
 
 Writes the table to ``benchmarks/results/speed.md`` (and ``speed.json``).
 """
@@ -66,9 +67,16 @@ def fit_bare_loop(X, y, est: ContrastiveEmbedder, seed: int) -> torch.nn.Module:
     return module
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"needs at least 1 repeat; got {value}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=_positive_int, default=9)
     parser.add_argument("--min-seconds", type=float, default=20.0)
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -87,12 +95,15 @@ def main(argv=None):
         "ratio",
         "paired ratio (median, range)",
     ]
-    rows, raw = [], {
-        "machine": machine,
-        "repeats": args.repeats,
-        "min_seconds": args.min_seconds,
-        "runs": [],
-    }
+    rows, raw = (
+        [],
+        {
+            "machine": machine,
+            "min_repeats": args.repeats,
+            "min_seconds": args.min_seconds,
+            "runs": [],
+        },
+    )
     for name in args.datasets:
         X, _, y, _ = DATASETS[name]()
         y = y.astype(np.int64)
@@ -134,7 +145,12 @@ def main(argv=None):
             ]
         )
         raw["runs"].append(
-            {"data": name, "estimator_s": estimator_times, "bare_s": bare_times}
+            {
+                "data": name,
+                "repeats": repeat,
+                "estimator_s": estimator_times,
+                "bare_s": bare_times,
+            }
         )
         print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(header, rows)

@@ -187,7 +187,7 @@ def encode_labels(y, unlabeled_label=None, known_classes=None):
     if y_labelled.ndim == 1 and y_labelled.dtype.kind in "biu":
         # A 1-D array of integers is always class labels; np.unique gives
         # LabelEncoder's classes without type_of_target's inspection (together
-        # ~0.45 ms, 1-2 % of a small fit).
+        # ~0.45 ms a fit, ~0.4 % of a 25-epoch fit of wine).
         classes = np.unique(y_labelled)
     else:
         target_type = type_of_target(y_labelled, input_name="y", raise_unknown=True)

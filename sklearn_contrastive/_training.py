@@ -259,7 +259,9 @@ class ContrastiveNet(NeuralNet):
         ]
 
     def initialize_history(self):
-        if not isinstance(self.history_, EpochHistory):
+        """Start an empty :class:`EpochHistory`, or clear a history given
+        through ``net_params["history"]`` (kept, as skorch keeps it)."""
+        if self.history_ is None or type(self.history_) is History:
             self.history_ = EpochHistory()
         return super().initialize_history()
 

@@ -270,6 +270,12 @@ def test_speed_table_is_written(tmp_path):
     assert row[7] == f"{paired:.2f} ({paired:.2f}-{paired:.2f}) |"
 
 
+def test_speed_needs_a_repeat(capsys):
+    with pytest.raises(SystemExit):
+        bench_vs_torch.main(["--repeats", "0", "--datasets", "wine"])
+    assert "needs at least 1 repeat; got 0" in capsys.readouterr().err
+
+
 def test_speed_repeats_until_the_estimators_fits_add_up_to_min_seconds(tmp_path):
     bench_vs_torch.main(
         ["--repeats", "1", "--min-seconds", "0.2", "--max-epochs", "1"]
@@ -277,6 +283,7 @@ def test_speed_repeats_until_the_estimators_fits_add_up_to_min_seconds(tmp_path)
     )
     (run,) = json.loads((tmp_path / "speed.json").read_text())["runs"]
     n_repeats = len(run["estimator_s"])
+    assert run["repeats"] == n_repeats
     assert n_repeats == len(run["bare_s"]) > 1
     # It stopped at the first repeat that reached the time, not later.
     assert sum(run["estimator_s"]) >= 0.2 > sum(run["estimator_s"][:-1])

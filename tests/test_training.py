@@ -802,6 +802,13 @@ def test_the_history_indexes_as_skorchs_history(iris):
             skorch_history[bad_index]
         with pytest.raises(error):
             history[bad_index]
+
+    # A history handed over through net_params is kept, as skorch keeps it.
+    class OwnHistory(History):
+        pass
+
+    own = ContrastiveEmbedder(**FAST, net_params={"history": OwnHistory()})
+    assert type(own.fit(X, y).net_.history) is OwnHistory
     # A continued fit keeps extending the same kind of history.
     est.set_params(warm_start=True, early_stopping=False).fit(X, y)
     assert isinstance(est.net_.history, EpochHistory)
