@@ -12,8 +12,10 @@ import math
 
 import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback, PassthroughScoring
 
+from .losses import contrastive_loss
 from .metrics import mean_average_precision_at_r, precision_at_k
 from .networks import embed
 
@@ -23,6 +25,8 @@ DISSIMILAR_DISTANCE = "dissimilar_distance"
 ACTIVE_FRACTION = "active_fraction"
 VALID_PRECISION_AT_1 = "valid_precision_at_1"
 VALID_MAP_AT_R = "valid_map_at_r"
+VALID_PAIR_LOSS = "valid_pair_loss"
+VALID_PAIR_ROC_AUC = "valid_pair_roc_auc"
 
 
 class FiniteLossGuard(Callback):
@@ -172,3 +176,56 @@ class ValidationRetrieval(Callback):
     def on_train_end(self, net, **kwargs):
         # The fitted net is pickled with its callbacks: do not carry the data.
         self.X = self.y = None
+
+
+class ValidationPairs(Callback):
+    """Record how well the embeddings fit the held-out pairs, every epoch.
+
+    ``valid_pair_loss`` is the contrastive loss of the validation pairs (the
+    mean over all of them, with the criterion's ``margin`` and
+    ``similar_weight``), which early stopping on explicit pairs monitors;
+    ``valid_pair_roc_auc`` is the ROC AUC of their negated distances against
+    ``similar`` (the chance that a similar pair lies closer than a dissimilar
+    one), to look at: it reaches 1 long before the embedding stops
+    improving.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_rows, n_features)
+        The distinct rows of the validation pairs.
+    pairs : numpy.ndarray of int of shape (n_pairs, 2)
+        Row numbers into ``X``.
+    similar : numpy.ndarray of bool of shape (n_pairs,)
+    """
+
+    def __init__(self, X: torch.Tensor, pairs: np.ndarray, similar: np.ndarray):
+        self.X = X
+        self.pairs = pairs
+        self.similar = similar
+
+    def on_epoch_end(self, net, **kwargs):
+        was_training = net.module_.training
+        embeddings = embed(net.module_, self.X, net.device)
+        net.module_.train(was_training)
+        pairs = torch.from_numpy(self.pairs)
+        distances = torch.linalg.vector_norm(
+            embeddings[pairs[:, 0]] - embeddings[pairs[:, 1]], dim=1
+        )
+        criterion = net.criterion_
+        loss = contrastive_loss(
+            distances,
+            torch.from_numpy(~self.similar),
+            criterion.margin,
+            similar_weight=criterion.similar_weight,
+        )
+        net.history.record(VALID_PAIR_LOSS, loss.item())
+        # Non-finite weights are the loss guard's to report, at the end of the fit.
+        finite = bool(torch.isfinite(distances).all())
+        net.history.record(
+            VALID_PAIR_ROC_AUC,
+            roc_auc_score(self.similar, -distances.numpy()) if finite else math.nan,
+        )
+
+    def on_train_end(self, net, **kwargs):
+        # The fitted net is pickled with its callbacks: do not carry the data.
+        self.X = self.pairs = self.similar = None

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._callbacks import ACTIVE_FRACTION, DISSIMILAR_DISTANCE, VALID_MAP_AT_R
+from ._callbacks import ACTIVE_FRACTION, DISSIMILAR_DISTANCE
 from ._params import resolve_device, validate_params
 from ._targets import training_target
 from ._training import (
@@ -25,8 +25,11 @@ from ._training import (
     build_module,
     build_net,
     continue_optimizer,
+    pair_validation,
+    pair_validation_split,
     prepare_for_pickling,
     resume_lr_schedules,
+    row_validation,
     torch_threads,
     validation_split,
 )
@@ -155,14 +158,18 @@ class ContrastiveEmbedder(
         ``n_iter_no_change`` epochs. The weights of the last epoch that did
         rise so are restored. Precision@1 and the validation loss are
         recorded too. Only labelled rows are held out (unlabelled ones all
-        train); refused for a fit on explicit pairs or without labels, which
-        have nothing to rank. Above 2,000 validation rows, the retrieval
-        scores rank a stratified sample of 2,000 of them (MAP@R costs
-        ``n_valid x R`` neighbours an epoch); the validation loss uses all.
-        Ignored by ``partial_fit``.
+        train); refused for a fit without labels, which has nothing to rank.
+        Above 2,000 validation rows, the retrieval scores rank a stratified
+        sample of 2,000 of them (MAP@R costs ``n_valid x R`` neighbours an
+        epoch); the validation loss uses all. A fit on explicit pairs holds
+        out ``validation_fraction`` of the *pairs* instead, stratified by
+        ``similar``, and monitors their contrastive loss
+        (``valid_pair_loss``, lower is better); their ROC AUC
+        (``valid_pair_roc_auc``) is recorded too. Ignored by ``partial_fit``.
 
     validation_fraction : float, default=0.1
-        Fraction of the rows held out for early stopping, in ``(0, 1)``.
+        Fraction of the rows (of the pairs, for a fit on explicit pairs)
+        held out for early stopping, in ``(0, 1)``.
 
     n_iter_no_change : int, default=10
         Number of epochs in a row allowed to miss an improvement of ``tol``;
@@ -171,7 +178,8 @@ class ContrastiveEmbedder(
 
     tol : float, default=1e-4
         An epoch improves when its validation MAP@R beats the best so far by
-        more than ``tol``.
+        more than ``tol`` (on explicit pairs: when the held-out pairs' loss
+        falls below the lowest so far by more than ``tol``).
 
     warm_start : bool, default=False
         When ``True``, ``fit`` continues from the weights of the previous fit
@@ -230,17 +238,21 @@ class ContrastiveEmbedder(
         included; an epoch of fewer than 4 batches may repeat the previous
         values),
         ``dur`` (epoch time in seconds) and, with a validation split,
-        ``valid_loss``, ``valid_precision_at_1`` and ``valid_map_at_r``.
+        ``valid_loss``, ``valid_precision_at_1`` and ``valid_map_at_r``
+        (with early stopping on explicit pairs, ``valid_pair_loss`` and
+        ``valid_pair_roc_auc`` instead).
 
     loss_curve_ : list of float
         Training loss of every epoch.
 
     validation_scores_ : list of float or None
-        Validation MAP@R of every epoch; ``None`` without early stopping.
+        Validation MAP@R of every epoch (after a fit on explicit pairs, the
+        loss of the held-out pairs, lower is better); ``None`` without early
+        stopping.
 
     best_validation_score_ : float or None
-        Validation MAP@R of the epoch whose weights were kept; ``None``
-        without early stopping.
+        That score of the epoch whose weights were kept; ``None`` without
+        early stopping.
 
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in ``fit`` (all calls so far for ``partial_fit``),
@@ -470,13 +482,22 @@ class ContrastiveEmbedder(
             self._split_seed = int(split_seed)
         y_encoded = target.y
         validation = None
-        if self.early_stopping and not incremental:
+        if self.early_stopping and not incremental and target.kind == "pairs":
+            # Pairs are held out, not rows: a row may be in both kinds.
+            pairs, similar = (
+                target.loader_params["pairs"],
+                target.loader_params["similar"],
+            )
+            train, valid = pair_validation_split(self, similar, self._split_seed)
+            target.loader_params.update(pairs=pairs[train], similar=similar[train])
+            validation = pair_validation(X, pairs[valid], similar[valid])
+        elif self.early_stopping and not incremental:
             # Only labelled rows can be scored; unlabelled ones all train.
             labelled = np.flatnonzero(y_encoded >= 0)
             _, valid = validation_split(self, y_encoded[labelled], self._split_seed)
             valid = labelled[valid]
             train = np.setdiff1d(np.arange(len(X)), valid)
-            validation = (X[valid], y_encoded[valid])
+            validation = row_validation(self, X[valid], y_encoded[valid])
             X, y_encoded = X[train], y_encoded[train]
 
         on_cuda = device.startswith("cuda")
@@ -507,7 +528,7 @@ class ContrastiveEmbedder(
         # Leave the module as transform uses it, so net_.module_(X) agrees.
         net.module_.eval()
         prepare_for_pickling(net, drop_split=validation is not None)
-        history = self._history(net, validation is not None)
+        history = self._history(net, validation and validation.monitor)
 
         # Only a fit that got this far changes the estimator.
         self.net_ = net
@@ -524,19 +545,20 @@ class ContrastiveEmbedder(
         return self
 
     @staticmethod
-    def _history(net, validated):
+    def _history(net, monitor):
         """``history_``, ``loss_curve_``, ``validation_scores_`` and
-        ``best_validation_score_`` of a trained net."""
+        ``best_validation_score_`` of a trained net; ``monitor`` is the
+        history key early stopping watched, or None."""
         history = [
             {key: value for key, value in epoch.items() if key != "batches"}
             for epoch in net.history
         ]
         loss_curve = [epoch["train_loss"] for epoch in history]
-        if not validated:
+        if not monitor:
             return history, loss_curve, None, None
-        scores = [epoch.get(VALID_MAP_AT_R, math.nan) for epoch in history]
+        scores = [epoch.get(monitor, math.nan) for epoch in history]
         best_epoch = dict(net.callbacks_)["early_stopping"].best_epoch_
-        kept = [e[VALID_MAP_AT_R] for e in history if e["epoch"] == best_epoch]
+        kept = [e[monitor] for e in history if e["epoch"] == best_epoch]
         # No epoch improved (the score was never defined): nothing was kept.
         return history, loss_curve, scores, kept[0] if kept else math.nan
 

@@ -138,7 +138,8 @@ def label_only_options(params, what, incremental=False):
     ``early_stopping``, as documented.
     """
     reasons = {}
-    if params.get("early_stopping") and not incremental:
+    if what == "no labels" and params.get("early_stopping") and not incremental:
+        # Explicit pairs are held out and scored as pairs instead.
         reasons["early_stopping"] = (
             "early_stopping=True scores retrieval of held-out labelled rows, "
             f"which training on {what} does not have. Set early_stopping=False "

@@ -12,6 +12,7 @@ import copy
 import inspect
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,9 +32,11 @@ from torch import nn
 
 from ._callbacks import (
     VALID_MAP_AT_R,
+    VALID_PAIR_LOSS,
     EpochLoss,
     FiniteLossGuard,
     PairDiagnostics,
+    ValidationPairs,
     ValidationRetrieval,
 )
 from ._data import BatchLoader
@@ -100,6 +103,41 @@ def validation_split(
     return train, valid
 
 
+def pair_validation_split(
+    est, similar: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair numbers ``(train, valid)`` of an early-stopping split of explicit
+    pairs, stratified by ``similar``."""
+    n_pairs = len(similar)
+    n_valid = math.ceil(est.validation_fraction * n_pairs)
+    n_similar = int(np.count_nonzero(similar))
+    fewest = min(n_similar, n_pairs - n_similar)
+    if fewest < 2 or not 2 <= n_valid <= n_pairs - 2:
+        raise ValueError(
+            f"early_stopping=True holds out validation_fraction="
+            f"{est.validation_fraction} of the pairs ({n_valid} of {n_pairs}) "
+            "stratified by similar, which needs a similar and a dissimilar "
+            f"pair on each side; got {n_similar} similar and "
+            f"{n_pairs - n_similar} dissimilar pairs. Change "
+            "validation_fraction, add pairs, or set early_stopping=False."
+        )
+    train, valid = train_test_split(
+        np.arange(n_pairs), test_size=n_valid, stratify=similar, random_state=seed
+    )
+    if len(np.unique(similar[valid])) < 2:
+        # A kind of pair too rare to get a validation share of its own.
+        raise ValueError(
+            f"early_stopping=True scores the {n_valid} validation pairs "
+            f"(validation_fraction={est.validation_fraction}) by how well their "
+            "distances tell similar from dissimilar, which needs both kinds "
+            f"among them; all were {'similar' if similar[valid][0] else 'dissimilar'}"
+            " (there are only "
+            f"{min(n_similar, n_pairs - n_similar)} pairs of the rarer kind). "
+            "Raise validation_fraction, or set early_stopping=False."
+        )
+    return np.sort(train), np.sort(valid)
+
+
 #: Most validation rows the per-epoch retrieval score ranks: MAP@R costs
 #: O(n_valid x R) neighbours (R = rows of the query's class), ~4 s an epoch at
 #: 5,000 rows of 2 classes, so a large validation set is subsampled for it.
@@ -123,6 +161,61 @@ def retrieval_subset(
         keep = np.sort(keep)
         X_valid, y_valid = X_valid[keep], y_valid[keep]
     return as_tensor(X_valid), y_valid
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What early stopping scores in a fit.
+
+    Attributes
+    ----------
+    name : str
+        The name of ``callback`` in the net.
+    callback : skorch.callbacks.Callback
+        Records the score every epoch.
+    monitor : str
+        The history key of the score early stopping watches.
+    lower_is_better : bool
+        Whether a lower ``monitor`` is better.
+    dataset : skorch.dataset.Dataset or None
+        The rows skorch computes ``valid_loss`` on, or None for no loss.
+    """
+
+    name: str
+    callback: Callback
+    monitor: str
+    lower_is_better: bool
+    dataset: Dataset | None
+
+
+def row_validation(est, X_valid: np.ndarray, y_valid: np.ndarray) -> Validation:
+    """Held-out labelled rows: retrieval MAP@R among them, and their loss."""
+    return Validation(
+        name="validation_retrieval",
+        callback=ValidationRetrieval(
+            *retrieval_subset(X_valid, y_valid, est._split_seed)
+        ),
+        monitor=VALID_MAP_AT_R,
+        lower_is_better=False,
+        dataset=Dataset(as_tensor(X_valid), as_tensor(y_valid)),
+    )
+
+
+def pair_validation(
+    X: np.ndarray, pairs: np.ndarray, similar: np.ndarray
+) -> Validation:
+    """Held-out explicit pairs: their loss (monitored) and ROC AUC. Their rows
+    may also be in training pairs; the pairs themselves are not trained on."""
+    rows, positions = np.unique(pairs.ravel(), return_inverse=True)
+    return Validation(
+        name="validation_pairs",
+        callback=ValidationPairs(
+            as_tensor(X[rows]), positions.reshape(-1, 2), similar.astype(bool)
+        ),
+        monitor=VALID_PAIR_LOSS,
+        lower_is_better=True,
+        dataset=None,
+    )
 
 
 def build_module(est, X: torch.Tensor, previous) -> tuple[nn.Module, int]:
@@ -309,7 +402,7 @@ class ContrastiveNet(NeuralNet):
 def build_net(est, module, device, target, validation) -> NeuralNet:
     """The skorch net for one fit, with its callbacks in the order they run.
 
-    Ours come first (loss guard, pair diagnostics, validation retrieval), then
+    Ours come first (loss guard, pair diagnostics, the validation score), then
     the user's and the progress bar, and early stopping last: it ends the fit
     from inside ``on_epoch_end``, so a callback after it would miss the final
     epoch. (skorch always runs its epoch table last; on the stopping epoch it
@@ -323,16 +416,9 @@ def build_net(est, module, device, target, validation) -> NeuralNet:
         ("pair_diagnostics", PairDiagnostics()),
     ]
     if validation is not None:
-        X_valid, y_valid = validation
-        train_split = predefined_split(Dataset(as_tensor(X_valid), as_tensor(y_valid)))
-        callbacks.append(
-            (
-                "validation_retrieval",
-                ValidationRetrieval(
-                    *retrieval_subset(X_valid, y_valid, est._split_seed)
-                ),
-            )
-        )
+        if validation.dataset is not None:
+            train_split = predefined_split(validation.dataset)
+        callbacks.append((validation.name, validation.callback))
     callbacks += copy.deepcopy(list(est.callbacks or []))
     if est.verbose >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
@@ -341,8 +427,8 @@ def build_net(est, module, device, target, validation) -> NeuralNet:
             (
                 "early_stopping",
                 EarlyStopping(
-                    monitor=VALID_MAP_AT_R,
-                    lower_is_better=False,
+                    monitor=validation.monitor,
+                    lower_is_better=validation.lower_is_better,
                     threshold=float(est.tol),
                     threshold_mode="abs",
                     # MLPClassifier's meaning: n_iter_no_change epochs

@@ -11,10 +11,12 @@ import re
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from sklearn_contrastive import ContrastiveEmbedder
 from sklearn_contrastive._data import ClassBalancedLoader, PairLoader, ViewLoader
+from sklearn_contrastive._training import pair_validation_split
 
 FAST = {"max_epochs": 10, "hidden_layer_sizes": (16,), "n_components": 4, "lr": 1e-2}
 
@@ -155,7 +157,6 @@ def test_pairs_need_both_arguments_and_no_labels():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"early_stopping": True}, "which training on explicit pairs does not"),
         ({"samples_per_class": 4}, "samples_per_class=4 shapes batches"),
         ({"pair_mining": "hard"}, "with explicit pairs every pair given counts"),
     ],
@@ -165,6 +166,84 @@ def test_label_options_are_refused_with_pairs(params, message):
     pairs, similar = _pairs_from(y)
     with pytest.raises(ValueError, match=re.escape(message)):
         ContrastiveEmbedder(**FAST, **params).fit(X, pairs=pairs, similar=similar)
+
+
+def _held_out_pairs(embedder, pairs, similar):
+    """The validation pairs of an early-stopping fit, as ``fit`` chose them."""
+    _, valid = pair_validation_split(embedder, similar, embedder._split_seed)
+    return pairs[valid], similar[valid]
+
+
+def _pair_loss_and_roc_auc(embedder, X, pairs, similar):
+    Z = embedder.transform(X)
+    distances = np.linalg.norm(Z[pairs[:, 0]] - Z[pairs[:, 1]], axis=1)
+    hinge = np.maximum(embedder.margin - distances, 0)
+    loss = np.mean(np.where(similar, 0.5 * distances**2, 0.5 * hinge**2))
+    return loss, roc_auc_score(similar, -distances)
+
+
+def test_early_stopping_on_pairs_holds_out_pairs_and_keeps_the_best_epoch():
+    X, y = _blobs()
+    pairs, similar = _pairs_from(y, n_pairs=600)
+    embedder = ContrastiveEmbedder(
+        **{**FAST, "max_epochs": 80, "lr": 0.1},
+        early_stopping=True,
+        n_iter_no_change=2,
+        random_state=0,
+    )
+    embedder.fit(X, pairs=pairs, similar=similar)
+    # Stopped early; the held-out pairs' loss is the score (lower is better),
+    # their ROC AUC is recorded too; no valid_loss (pairs are held out, not rows).
+    assert embedder.n_iter_ < 80
+    scores = embedder.validation_scores_
+    assert scores == [epoch["valid_pair_loss"] for epoch in embedder.history_]
+    assert all(0.5 < epoch["valid_pair_roc_auc"] <= 1 for epoch in embedder.history_)
+    assert "valid_loss" not in embedder.history_[-1]
+    assert min(scores) < scores[0]
+    # 10 % of the pairs, stratified by similar, were held out of training ...
+    valid_pairs, valid_similar = _held_out_pairs(embedder, pairs, similar)
+    assert len(valid_pairs) == 60
+    assert valid_similar.mean() == pytest.approx(similar.mean(), abs=0.02)
+    trained = embedder.net_.iterator_train__pairs
+    assert len(trained) == 540
+    assert not {tuple(p) for p in trained} & {tuple(p) for p in valid_pairs}
+    # ... and the weights kept are those of the best epoch, whose scores are
+    # what the returned model gives the held-out pairs.
+    best = embedder.best_validation_score_
+    assert best - embedder.tol <= min(scores) <= best
+    (kept,) = [e for e in embedder.history_ if e["valid_pair_loss"] == best]
+    loss, roc_auc = _pair_loss_and_roc_auc(embedder, X, valid_pairs, valid_similar)
+    assert loss == pytest.approx(best, rel=1e-5)
+    assert roc_auc == pytest.approx(kept["valid_pair_roc_auc"], abs=1e-6)
+    assert kept["epoch"] < embedder.n_iter_
+    # Reproducible, and the validation rows are not pickled with the model.
+    again = clone(embedder).fit(X, pairs=pairs, similar=similar)
+    np.testing.assert_array_equal(again.transform(X), embedder.transform(X))
+    callback = dict(embedder.net_.callbacks_)["validation_pairs"]
+    assert callback.X is None and callback.pairs is None
+
+
+@pytest.mark.parametrize(
+    ("similar_count", "validation_fraction", "message"),
+    [
+        (1, 0.1, "got 1 similar and 399 dissimilar pairs"),
+        (200, 0.001, "validation_fraction=0.001 of the pairs (1 of 400)"),
+        (3, 0.01, "needs both kinds among them; all were dissimilar"),
+    ],
+)
+def test_early_stopping_on_pairs_needs_both_kinds_on_both_sides(
+    similar_count, validation_fraction, message
+):
+    X, _ = _blobs()
+    # 400 distinct pairs of the 200 rows: (k, k + 1) and (k, k + 2).
+    first = np.arange(400) % 200
+    pairs = np.column_stack([first, (first + 1 + np.arange(400) // 200) % 200])
+    similar = np.arange(400) < similar_count
+    embedder = ContrastiveEmbedder(
+        **FAST, early_stopping=True, validation_fraction=validation_fraction
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        embedder.fit(X, pairs=pairs, similar=similar)
 
 
 # -- no labels

@@ -124,10 +124,15 @@ def test_a_contrastive_embedder_trains_on_the_pairs_themselves(pairs):
     assert verifier.embedder_.classes_.shape == (0,)
 
 
-@pytest.mark.parametrize(
-    "params",
-    [{"early_stopping": True}, {"pair_mining": "hard"}, {"samples_per_class": 4}],
-)
+def test_an_embedder_with_early_stopping_trains_on_the_pairs(pairs):
+    X, y, X_pairs, same = pairs
+    embedder = ContrastiveEmbedder(**FAST, early_stopping=True, random_state=0)
+    verifier = PairVerifier(embedder).fit(X_pairs, np.where(same, "same", "different"))
+    assert verifier.embedder_.net_.iterator_train is PairLoader
+    assert len(verifier.embedder_.validation_scores_) == verifier.embedder_.n_iter_
+
+
+@pytest.mark.parametrize("params", [{"pair_mining": "hard"}, {"samples_per_class": 4}])
 def test_label_only_options_train_on_classes_from_the_pairs(pairs, params):
     X, y, X_pairs, same = pairs
     verifier = PairVerifier(ContrastiveEmbedder(**FAST, **params, random_state=0))
