@@ -196,6 +196,7 @@ class ValidationPairs(Callback):
     pairs : numpy.ndarray of int of shape (n_pairs, 2)
         Row numbers into ``X``.
     similar : numpy.ndarray of bool of shape (n_pairs,)
+        ``True`` for a similar pair.
     """
 
     def __init__(self, X: torch.Tensor, pairs: np.ndarray, similar: np.ndarray):

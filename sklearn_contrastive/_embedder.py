@@ -488,7 +488,7 @@ class ContrastiveEmbedder(
                 target.loader_params["pairs"],
                 target.loader_params["similar"],
             )
-            train, valid = pair_validation_split(self, similar, self._split_seed)
+            train, valid = pair_validation_split(self, pairs, similar, self._split_seed)
             target.loader_params.update(pairs=pairs[train], similar=similar[train])
             validation = pair_validation(X, pairs[valid], similar[valid])
         elif self.early_stopping and not incremental:

@@ -62,6 +62,7 @@ INTERNAL_CALLBACKS = (
     "finite_loss_guard",
     "pair_diagnostics",
     "validation_retrieval",
+    "validation_pairs",
     "early_stopping",
     "progress_bar",
 )

@@ -104,38 +104,49 @@ def validation_split(
 
 
 def pair_validation_split(
-    est, similar: np.ndarray, seed: int
+    est, pairs: np.ndarray, similar: np.ndarray, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pair numbers ``(train, valid)`` of an early-stopping split of explicit
-    pairs, stratified by ``similar``."""
-    n_pairs = len(similar)
+    pairs, stratified by ``similar``.
+
+    The split is over distinct pairs: repeats of two rows (in either order)
+    all land on the same side, so that no validation pair is trained on.
+    """
+    distinct, which = np.unique(np.sort(pairs, axis=1), axis=0, return_inverse=True)
+    which = which.ravel()
+    # Repeats share one label (contradicting ones were refused).
+    distinct_similar = np.zeros(len(distinct), dtype=bool)
+    distinct_similar[which] = similar
+    n_pairs = len(distinct)
     n_valid = math.ceil(est.validation_fraction * n_pairs)
-    n_similar = int(np.count_nonzero(similar))
-    fewest = min(n_similar, n_pairs - n_similar)
-    if fewest < 2 or not 2 <= n_valid <= n_pairs - 2:
+    n_similar = int(np.count_nonzero(distinct_similar))
+    counts = f"{n_similar} similar and {n_pairs - n_similar} dissimilar distinct pairs"
+    if min(n_similar, n_pairs - n_similar) < 2:
+        raise ValueError(
+            "early_stopping=True holds out pairs, stratified by similar, which "
+            "needs a similar and a dissimilar pair for training and for "
+            f"validation; got {counts}. Add pairs of the rarer kind, or set "
+            "early_stopping=False."
+        )
+    split = None
+    if 2 <= n_valid <= n_pairs - 2:
+        split = train_test_split(
+            np.arange(n_pairs),
+            test_size=n_valid,
+            stratify=distinct_similar,
+            random_state=seed,
+        )
+    if split is None or any(len(np.unique(distinct_similar[s])) < 2 for s in split):
         raise ValueError(
             f"early_stopping=True holds out validation_fraction="
-            f"{est.validation_fraction} of the pairs ({n_valid} of {n_pairs}) "
-            "stratified by similar, which needs a similar and a dissimilar "
-            f"pair on each side; got {n_similar} similar and "
-            f"{n_pairs - n_similar} dissimilar pairs. Change "
+            f"{est.validation_fraction} of the distinct pairs ({n_valid} of "
+            f"{n_pairs}), stratified by similar, which needs a similar and a "
+            f"dissimilar pair on each side; got {counts}. Change "
             "validation_fraction, add pairs, or set early_stopping=False."
         )
-    train, valid = train_test_split(
-        np.arange(n_pairs), test_size=n_valid, stratify=similar, random_state=seed
-    )
-    if len(np.unique(similar[valid])) < 2:
-        # A kind of pair too rare to get a validation share of its own.
-        raise ValueError(
-            f"early_stopping=True scores the {n_valid} validation pairs "
-            f"(validation_fraction={est.validation_fraction}) by how well their "
-            "distances tell similar from dissimilar, which needs both kinds "
-            f"among them; all were {'similar' if similar[valid][0] else 'dissimilar'}"
-            " (there are only "
-            f"{min(n_similar, n_pairs - n_similar)} pairs of the rarer kind). "
-            "Raise validation_fraction, or set early_stopping=False."
-        )
-    return np.sort(train), np.sort(valid)
+    _, valid = split
+    in_valid = np.isin(which, valid)
+    return np.flatnonzero(~in_valid), np.flatnonzero(in_valid)
 
 
 #: Most validation rows the per-epoch retrieval score ranks: MAP@R costs

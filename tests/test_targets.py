@@ -170,7 +170,7 @@ def test_label_options_are_refused_with_pairs(params, message):
 
 def _held_out_pairs(embedder, pairs, similar):
     """The validation pairs of an early-stopping fit, as ``fit`` chose them."""
-    _, valid = pair_validation_split(embedder, similar, embedder._split_seed)
+    _, valid = pair_validation_split(embedder, pairs, similar, embedder._split_seed)
     return pairs[valid], similar[valid]
 
 
@@ -178,15 +178,21 @@ def _pair_loss_and_roc_auc(embedder, X, pairs, similar):
     Z = embedder.transform(X)
     distances = np.linalg.norm(Z[pairs[:, 0]] - Z[pairs[:, 1]], axis=1)
     hinge = np.maximum(embedder.margin - distances, 0)
-    loss = np.mean(np.where(similar, 0.5 * distances**2, 0.5 * hinge**2))
+    similar_term = embedder.similar_weight * 0.5 * distances**2
+    loss = np.mean(np.where(similar, similar_term, 0.5 * hinge**2))
     return loss, roc_auc_score(similar, -distances)
 
 
 def test_early_stopping_on_pairs_holds_out_pairs_and_keeps_the_best_epoch():
     X, y = _blobs()
     pairs, similar = _pairs_from(y, n_pairs=600)
+    # Repeats in the other order must stay on their pair's side of the split.
+    pairs = np.vstack([pairs, pairs[:100, ::-1]])
+    similar = np.concatenate([similar, similar[:100]])
     embedder = ContrastiveEmbedder(
         **{**FAST, "max_epochs": 80, "lr": 0.1},
+        margin=2.0,
+        similar_weight=0.5,
         early_stopping=True,
         n_iter_no_change=2,
         random_state=0,
@@ -200,13 +206,19 @@ def test_early_stopping_on_pairs_holds_out_pairs_and_keeps_the_best_epoch():
     assert all(0.5 < epoch["valid_pair_roc_auc"] <= 1 for epoch in embedder.history_)
     assert "valid_loss" not in embedder.history_[-1]
     assert min(scores) < scores[0]
-    # 10 % of the pairs, stratified by similar, were held out of training ...
     valid_pairs, valid_similar = _held_out_pairs(embedder, pairs, similar)
-    assert len(valid_pairs) == 60
-    assert valid_similar.mean() == pytest.approx(similar.mean(), abs=0.02)
+    # 10 % of the distinct pairs, stratified by similar, were held out ...
+    _, first = np.unique(np.sort(pairs, axis=1), axis=0, return_index=True)
+    _, valid_first = np.unique(np.sort(valid_pairs, axis=1), axis=0, return_index=True)
+    assert len(valid_first) == np.ceil(0.1 * len(first))
+    assert valid_similar[valid_first].mean() == pytest.approx(
+        similar[first].mean(), abs=0.02
+    )
     trained = embedder.net_.iterator_train__pairs
-    assert len(trained) == 540
-    assert not {tuple(p) for p in trained} & {tuple(p) for p in valid_pairs}
+    assert len(trained) + len(valid_pairs) == len(pairs)
+    # Repeats of a pair (in either order) stay on one side.
+    as_set = lambda p: {tuple(sorted(pair)) for pair in p}  # noqa: E731
+    assert not as_set(trained) & as_set(valid_pairs)
     # ... and the weights kept are those of the best epoch, whose scores are
     # what the returned model gives the held-out pairs.
     best = embedder.best_validation_score_
@@ -226,9 +238,10 @@ def test_early_stopping_on_pairs_holds_out_pairs_and_keeps_the_best_epoch():
 @pytest.mark.parametrize(
     ("similar_count", "validation_fraction", "message"),
     [
-        (1, 0.1, "got 1 similar and 399 dissimilar pairs"),
-        (200, 0.001, "validation_fraction=0.001 of the pairs (1 of 400)"),
-        (3, 0.01, "needs both kinds among them; all were dissimilar"),
+        (1, 0.1, "got 1 similar and 399 dissimilar distinct pairs. Add pairs"),
+        (200, 0.001, "validation_fraction=0.001 of the distinct pairs (1 of 400)"),
+        (3, 0.01, "got 3 similar and 397 dissimilar distinct pairs. Change"),
+        (3, 0.9, "got 3 similar and 397 dissimilar distinct pairs. Change"),
     ],
 )
 def test_early_stopping_on_pairs_needs_both_kinds_on_both_sides(
