@@ -775,8 +775,11 @@ class EmbeddingDisplay:
 _HISTORY_CURVES = {
     "train_loss": ("train loss", "tab:blue", "-"),
     "valid_loss": ("validation loss", "tab:blue", "--"),
+    "valid_pair_loss": ("validation pair loss", "tab:blue", "--"),
 }
 _VALID_SCORE = "valid_map_at_r"
+#: What early stopping monitors after a fit on explicit pairs (lower is better).
+_VALID_PAIR_LOSS = "valid_pair_loss"
 
 
 def _history_column(history, key):
@@ -791,7 +794,9 @@ class TrainingCurveDisplay:
 
     Draws the training loss, the validation loss when there is one, and, on
     a second y-axis, the validation mean average precision at R (MAP@R) that
-    early stopping monitors, with the epoch whose weights were kept.
+    early stopping monitors, with the epoch whose weights were kept. After
+    early stopping on explicit pairs, the monitored loss of the held-out
+    pairs is drawn with the losses instead, the kept epoch marked on it.
 
     Create one with :meth:`from_estimator`, or pass ``history_`` to the
     constructor.
@@ -802,12 +807,13 @@ class TrainingCurveDisplay:
         One entry per epoch, as
         :attr:`ContrastiveEmbedder.history_
         <sklearn_contrastive.ContrastiveEmbedder.history_>` holds them, with at
-        least ``epoch`` and ``train_loss``; ``valid_loss`` and
-        ``valid_map_at_r`` are drawn when present.
+        least ``epoch`` and ``train_loss``; ``valid_loss``,
+        ``valid_pair_loss`` and ``valid_map_at_r`` are drawn when present.
 
     best_epoch : int, default=None
-        Epoch to mark on the MAP@R curve; ``None`` marks the first epoch with
-        the highest MAP@R.
+        Epoch to mark on the MAP@R curve (on the ``valid_pair_loss`` curve
+        when there is no MAP@R); ``None`` marks the first epoch with the
+        highest MAP@R (the lowest pair loss).
 
     name : str, default=None
         Title of the axes; ``None`` sets none.
@@ -816,11 +822,11 @@ class TrainingCurveDisplay:
     ----------
     lines_ : dict of matplotlib Line2D
         The curves drawn, by history key: ``"train_loss"``, and
-        ``"valid_loss"`` and ``"valid_map_at_r"`` when present. Set by
-        :meth:`plot`.
+        ``"valid_loss"``, ``"valid_pair_loss"`` and ``"valid_map_at_r"`` when
+        present. Set by :meth:`plot`.
 
     best_marker_ : matplotlib Line2D or None
-        The marker on the kept epoch; ``None`` without MAP@R.
+        The marker on the kept epoch; ``None`` without MAP@R or pair loss.
 
     ax_ : matplotlib Axes
         Axes with the losses.
@@ -914,16 +920,7 @@ class TrainingCurveDisplay:
             (self.lines_[_VALID_SCORE],) = ax2.plot(
                 epochs, scores, color="tab:green", label="validation MAP@R"
             )
-            if self.best_epoch is None:
-                best = int(np.nanargmax(scores))
-            else:
-                (matches,) = np.nonzero(epochs == self.best_epoch)
-                if not matches.size:
-                    raise ValueError(
-                        f"best_epoch={self.best_epoch} is not an epoch of the "
-                        f"history (epochs {epochs[0]:g} to {epochs[-1]:g})."
-                    )
-                best = int(matches[0])
+            best = self._best_index(epochs, scores, np.nanargmax)
             (self.best_marker_,) = ax2.plot(
                 epochs[best],
                 scores[best],
@@ -939,12 +936,37 @@ class TrainingCurveDisplay:
             handles = [*ax.get_lines(), *ax2.get_lines()]
             ax2.legend(handles, [h.get_label() for h in handles], loc="center right")
         else:
+            pair_loss = _history_column(history, _VALID_PAIR_LOSS)
+            if not np.isnan(pair_loss).all():
+                best = self._best_index(epochs, pair_loss, np.nanargmin)
+                (self.best_marker_,) = ax.plot(
+                    epochs[best],
+                    pair_loss[best],
+                    marker="*",
+                    markersize=14,
+                    linestyle="none",
+                    color="tab:red",
+                    label=f"best epoch {epochs[best]:g}: pair loss "
+                    f"{pair_loss[best]:.3g}",
+                )
             ax.legend()
         if name is not None:
             ax.set_title(name)
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+    def _best_index(self, epochs, values, pick):
+        """Row of ``best_epoch``, or ``pick(values)`` when it is None."""
+        if self.best_epoch is None:
+            return int(pick(values))
+        (matches,) = np.nonzero(epochs == self.best_epoch)
+        if not matches.size:
+            raise ValueError(
+                f"best_epoch={self.best_epoch} is not an epoch of the "
+                f"history (epochs {epochs[0]:g} to {epochs[-1]:g})."
+            )
+        return int(matches[0])
 
     @classmethod
     def from_estimator(cls, estimator, *, name=None, ax=None):
@@ -1001,6 +1023,8 @@ class TrainingCurveDisplay:
             # The kept epoch: early stopping keeps the first epoch that
             # reached its best score (later ties are no improvement).
             scores = _history_column(final.history_, _VALID_SCORE)
+            if np.isnan(scores).all():  # early stopping on explicit pairs
+                scores = _history_column(final.history_, _VALID_PAIR_LOSS)
             (kept,) = np.nonzero(scores == best_score)
             if kept.size:
                 best_epoch = final.history_[kept[0]]["epoch"]

@@ -414,6 +414,39 @@ def test_training_curves_without_validation(fitted):
     assert _legend_texts(display.ax_) == ["train loss"]
 
 
+def test_training_curves_with_early_stopping_on_pairs():
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    X = (y[:, None] + rng.normal(0, 0.5, size=(120, 4))).astype(np.float32)
+    pairs = rng.integers(0, 120, size=(500, 2))
+    similar = y[pairs[:, 0]] == y[pairs[:, 1]]
+    est = ContrastiveEmbedder(
+        n_components=2,
+        hidden_layer_sizes=(8,),
+        max_epochs=30,
+        lr=0.1,
+        early_stopping=True,
+        n_iter_no_change=2,
+        random_state=0,
+    ).fit(X, pairs=pairs, similar=similar)
+    display = TrainingCurveDisplay.from_estimator(est)
+    assert list(display.lines_) == ["train_loss", "valid_pair_loss"]
+    assert display.ax2_ is None
+    np.testing.assert_allclose(
+        display.lines_["valid_pair_loss"].get_ydata(), est.validation_scores_
+    )
+    # The kept epoch is starred on the pair loss, at the kept score.
+    assert display.best_marker_.get_ydata()[0] == est.best_validation_score_
+    (kept,) = [
+        e["epoch"]
+        for e in est.history_
+        if e["valid_pair_loss"] == est.best_validation_score_
+    ]
+    assert display.best_marker_.get_xdata()[0] == kept
+    assert _legend_texts(display.ax_)[:2] == ["train loss", "validation pair loss"]
+    plt.close(display.figure_)
+
+
 def test_training_curves_with_validation(fitted_early_stopping):
     est = fitted_early_stopping
     display = TrainingCurveDisplay.from_estimator(est)
