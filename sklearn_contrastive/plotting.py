@@ -789,6 +789,20 @@ def _history_column(history, key):
     )
 
 
+def _star(ax, epoch, value, score_text):
+    """Mark the kept epoch at ``(epoch, value)`` with a red star."""
+    (marker,) = ax.plot(
+        epoch,
+        value,
+        marker="*",
+        markersize=14,
+        linestyle="none",
+        color="tab:red",
+        label=f"best epoch {epoch:g}: {score_text}",
+    )
+    return marker
+
+
 class TrainingCurveDisplay:
     """Losses and validation MAP@R per epoch of a fit.
 
@@ -921,14 +935,8 @@ class TrainingCurveDisplay:
                 epochs, scores, color="tab:green", label="validation MAP@R"
             )
             best = self._best_index(epochs, scores, np.nanargmax)
-            (self.best_marker_,) = ax2.plot(
-                epochs[best],
-                scores[best],
-                marker="*",
-                markersize=14,
-                linestyle="none",
-                color="tab:red",
-                label=f"best epoch {epochs[best]:g}: MAP@R {scores[best]:.3f}",
+            self.best_marker_ = _star(
+                ax2, epochs[best], scores[best], f"MAP@R {scores[best]:.3f}"
             )
             ax2.set_ylabel("validation MAP@R", color="tab:green")
             ax2.tick_params(axis="y", colors="tab:green")
@@ -939,15 +947,11 @@ class TrainingCurveDisplay:
             pair_loss = _history_column(history, _VALID_PAIR_LOSS)
             if not np.isnan(pair_loss).all():
                 best = self._best_index(epochs, pair_loss, np.nanargmin)
-                (self.best_marker_,) = ax.plot(
+                self.best_marker_ = _star(
+                    ax,
                     epochs[best],
                     pair_loss[best],
-                    marker="*",
-                    markersize=14,
-                    linestyle="none",
-                    color="tab:red",
-                    label=f"best epoch {epochs[best]:g}: pair loss "
-                    f"{pair_loss[best]:.3g}",
+                    f"pair loss {pair_loss[best]:.3g}",
                 )
             ax.legend()
         if name is not None:
