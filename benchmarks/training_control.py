@@ -4,12 +4,17 @@
 ``early_stopping=True``, at the default ``max_epochs=25`` and at
 ``max_epochs=100`` (where both data sets have converged long before the end).
 
+``early-stopping-pairs``: the same on explicit pairs: 4,000 random pairs of
+training rows, half of them similar (drawn afresh for each seed), with the
+5-NN test accuracy of the embedding still measured with the class labels.
+
 ``pair-mining``: 5-NN test accuracy and time per epoch of
 ``pair_mining="all"`` and ``"hard"``, for several ``samples_per_class``.
 
 Medians over estimator seeds; the split is the 70/30 one of ``datasets.py``.
 
     python benchmarks/training_control.py early-stopping [--seeds 0 1 2]
+    python benchmarks/training_control.py early-stopping-pairs --datasets digits
     python benchmarks/training_control.py pair-mining [--seeds 0 1 2]
 """
 
@@ -23,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -32,11 +38,19 @@ from datasets import DATASETS  # noqa: E402
 from sklearn_contrastive import ContrastiveEmbedder  # noqa: E402
 
 
-def evaluate(data, **params):
-    """Fit on the training part; 5-NN test accuracy, epochs, seconds per epoch."""
+def evaluate(data, fit_on=None, **params):
+    """Fit on the training part; 5-NN test accuracy, epochs, seconds per epoch.
+
+    ``fit_on``: ``fit``'s keyword arguments (e.g. ``pairs`` and ``similar``);
+    ``None`` fits on the class labels.
+    """
     X_train, X_test, y_train, y_test = data
     start = time.perf_counter()
-    embedder = ContrastiveEmbedder(**params).fit(X_train, y_train)
+    embedder = ContrastiveEmbedder(**params)
+    if fit_on is None:
+        embedder.fit(X_train, y_train)
+    else:
+        embedder.fit(X_train, **fit_on)
     seconds = time.perf_counter() - start
     knn = KNeighborsClassifier(n_neighbors=5).fit(embedder.transform(X_train), y_train)
     accuracy = knn.score(embedder.transform(X_test), y_test)
@@ -83,6 +97,55 @@ def early_stopping(datasets, seeds):
                 )
 
 
+def half_similar_pairs(y, n_pairs, seed):
+    """``(pairs, similar)``: ``n_pairs`` random pairs of distinct rows, the
+    first half similar (same label) and the second half dissimilar."""
+    rng = np.random.default_rng(seed)
+    # Enough candidates for half of them similar even with many classes.
+    n_candidates = 2 * n_pairs * len(np.unique(y))
+    i, j = rng.integers(0, len(y), size=(2, n_candidates))
+    same = y[i] == y[j]
+    chosen = np.concatenate(
+        [
+            np.flatnonzero(same & (i != j))[: n_pairs // 2],
+            np.flatnonzero(~same)[: n_pairs - n_pairs // 2],
+        ]
+    )
+    if len(chosen) < n_pairs:
+        raise ValueError(f"drew too few similar pairs; got {len(chosen)} in all")
+    return np.column_stack([i, j])[chosen], same[chosen]
+
+
+def early_stopping_pairs(datasets, seeds, n_pairs=4000):
+    print(
+        "| data | max_epochs | early_stopping | epochs run (median) | "
+        "5-NN accuracy median (min-max) | fit time (s) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in datasets:
+        data = DATASETS[name](0)
+        for max_epochs in (25, 100):
+            for stop in (False, True):
+                results = []
+                for seed in seeds:
+                    pairs, similar = half_similar_pairs(data[2], n_pairs, seed)
+                    results.append(
+                        evaluate(
+                            data,
+                            fit_on={"pairs": pairs, "similar": similar},
+                            max_epochs=max_epochs,
+                            early_stopping=stop,
+                            random_state=seed,
+                        )
+                    )
+                acc, lo, hi, epochs, _, seconds = _median_row(results)
+                print(
+                    f"| {name} | {max_epochs} | {stop} | {epochs:g} | "
+                    f"{acc:.3f} ({lo:.3f}-{hi:.3f}) | {seconds:.1f} |",
+                    flush=True,
+                )
+
+
 def pair_mining(datasets, seeds):
     print(
         "| data | pair_mining | samples_per_class | 5-NN accuracy median (min-max) "
@@ -113,7 +176,12 @@ def pair_mining(datasets, seeds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", choices=["early-stopping", "pair-mining"])
+    studies = {
+        "early-stopping": early_stopping,
+        "early-stopping-pairs": early_stopping_pairs,
+        "pair-mining": pair_mining,
+    }
+    parser.add_argument("study", choices=list(studies))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=["digits", "hard_synthetic"])
     args = parser.parse_args(argv)
@@ -124,8 +192,7 @@ def main(argv=None):
     # Pay torch's one-off start-up costs (the optimizer's first import of
     # torch._dynamo) before anything is timed.
     evaluate(DATASETS["digits"](0), max_epochs=1, random_state=0)
-    study = early_stopping if args.study == "early-stopping" else pair_mining
-    study(args.datasets, args.seeds)
+    studies[args.study](args.datasets, args.seeds)
 
 
 if __name__ == "__main__":

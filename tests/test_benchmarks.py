@@ -24,6 +24,7 @@ import bench_scale  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_vs_torch  # noqa: E402
 import datasets  # noqa: E402
+import training_control  # noqa: E402
 
 
 def _silent(line):
@@ -297,3 +298,30 @@ def test_startup_snippets_run_and_report_medians():
         list(result) == ["import torch._dynamo"] and result["import torch._dynamo"] >= 0
     )
     assert bench_startup.medians([{"a": 1.0}, {"a": 3.0}, {"a": 2.0}]) == {"a": 2.0}
+
+
+# -- training_control ------------------------------------------------------------
+
+
+def test_half_similar_pairs_are_half_similar_pairs_of_distinct_rows():
+    y = np.arange(300) % 10
+    pairs, similar = training_control.half_similar_pairs(y, 101, seed=0)
+    assert pairs.shape == (101, 2)
+    np.testing.assert_array_equal(similar, y[pairs[:, 0]] == y[pairs[:, 1]])
+    assert similar[:50].all() and not similar[50:].any()
+    assert (pairs[:, 0] != pairs[:, 1]).all()
+    again, _ = training_control.half_similar_pairs(y, 101, seed=0)
+    np.testing.assert_array_equal(again, pairs)
+
+
+def test_evaluate_fits_on_pairs_when_given_them():
+    X_train, X_test, y_train, y_test = datasets.DATASETS["wine"](0)
+    pairs, similar = training_control.half_similar_pairs(y_train, 200, seed=0)
+    accuracy, epochs, epoch_time, seconds = training_control.evaluate(
+        (X_train, X_test, y_train, y_test),
+        fit_on={"pairs": pairs, "similar": similar},
+        max_epochs=2,
+        early_stopping=True,
+        random_state=0,
+    )
+    assert 0 <= accuracy <= 1 and epochs == 2 and epoch_time > 0 and seconds > 0
