@@ -70,7 +70,9 @@ def _median_row(results):
     )
 
 
-def early_stopping(datasets, seeds):
+def early_stopping(datasets, seeds, n_pairs=None):
+    """The early-stopping table; with ``n_pairs``, each seed fits on that many
+    half-similar pairs (:func:`half_similar_pairs`) instead of the labels."""
     print(
         "| data | max_epochs | early_stopping | epochs run (median) | "
         "5-NN accuracy median (min-max) | fit time (s) |"
@@ -83,6 +85,7 @@ def early_stopping(datasets, seeds):
                 results = [
                     evaluate(
                         data,
+                        fit_on=_fit_on(data, n_pairs, seed),
                         max_epochs=max_epochs,
                         early_stopping=stop,
                         random_state=seed,
@@ -95,6 +98,15 @@ def early_stopping(datasets, seeds):
                     f"{acc:.3f} ({lo:.3f}-{hi:.3f}) | {seconds:.1f} |",
                     flush=True,
                 )
+
+
+def _fit_on(data, n_pairs, seed):
+    """``fit``'s keyword arguments for ``evaluate``: None (the labels), or
+    ``n_pairs`` half-similar pairs of the training rows drawn with ``seed``."""
+    if n_pairs is None:
+        return None
+    pairs, similar = half_similar_pairs(data[2], n_pairs, seed)
+    return {"pairs": pairs, "similar": similar}
 
 
 def half_similar_pairs(y, n_pairs, seed):
@@ -114,36 +126,6 @@ def half_similar_pairs(y, n_pairs, seed):
     if len(chosen) < n_pairs:
         raise ValueError(f"drew too few similar pairs; got {len(chosen)} in all")
     return np.column_stack([i, j])[chosen], same[chosen]
-
-
-def early_stopping_pairs(datasets, seeds, n_pairs=4000):
-    print(
-        "| data | max_epochs | early_stopping | epochs run (median) | "
-        "5-NN accuracy median (min-max) | fit time (s) |"
-    )
-    print("|---|---|---|---|---|---|")
-    for name in datasets:
-        data = DATASETS[name](0)
-        for max_epochs in (25, 100):
-            for stop in (False, True):
-                results = []
-                for seed in seeds:
-                    pairs, similar = half_similar_pairs(data[2], n_pairs, seed)
-                    results.append(
-                        evaluate(
-                            data,
-                            fit_on={"pairs": pairs, "similar": similar},
-                            max_epochs=max_epochs,
-                            early_stopping=stop,
-                            random_state=seed,
-                        )
-                    )
-                acc, lo, hi, epochs, _, seconds = _median_row(results)
-                print(
-                    f"| {name} | {max_epochs} | {stop} | {epochs:g} | "
-                    f"{acc:.3f} ({lo:.3f}-{hi:.3f}) | {seconds:.1f} |",
-                    flush=True,
-                )
 
 
 def pair_mining(datasets, seeds):
@@ -178,7 +160,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     studies = {
         "early-stopping": early_stopping,
-        "early-stopping-pairs": early_stopping_pairs,
+        "early-stopping-pairs": lambda datasets, seeds: early_stopping(
+            datasets, seeds, n_pairs=4000
+        ),
         "pair-mining": pair_mining,
     }
     parser.add_argument("study", choices=list(studies))

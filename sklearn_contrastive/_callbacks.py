@@ -146,6 +146,14 @@ def _ratio(total: float, count: float) -> float:
     return total / count if count else math.nan
 
 
+def _embed_during_training(net, X: torch.Tensor) -> torch.Tensor:
+    """Embeddings of ``X`` (on the CPU), the module's mode left as it was."""
+    was_training = net.module_.training
+    embeddings = embed(net.module_, X, net.device)
+    net.module_.train(was_training)
+    return embeddings
+
+
 class ValidationRetrieval(Callback):
     """Record retrieval quality of the validation rows after every epoch.
 
@@ -165,9 +173,7 @@ class ValidationRetrieval(Callback):
         self.y = y
 
     def on_epoch_end(self, net, **kwargs):
-        was_training = net.module_.training
-        embeddings = embed(net.module_, self.X, net.device).numpy()
-        net.module_.train(was_training)
+        embeddings = _embed_during_training(net, self.X).numpy()
         net.history.record(VALID_PRECISION_AT_1, precision_at_k(embeddings, self.y))
         net.history.record(
             VALID_MAP_AT_R, mean_average_precision_at_r(embeddings, self.y)
@@ -205,9 +211,7 @@ class ValidationPairs(Callback):
         self.similar = similar
 
     def on_epoch_end(self, net, **kwargs):
-        was_training = net.module_.training
-        embeddings = embed(net.module_, self.X, net.device)
-        net.module_.train(was_training)
+        embeddings = _embed_during_training(net, self.X)
         pairs = torch.from_numpy(self.pairs)
         distances = torch.linalg.vector_norm(
             embeddings[pairs[:, 0]] - embeddings[pairs[:, 1]], dim=1

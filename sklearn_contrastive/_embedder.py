@@ -482,23 +482,8 @@ class ContrastiveEmbedder(
             self._split_seed = int(split_seed)
         y_encoded = target.y
         validation = None
-        if self.early_stopping and not incremental and target.kind == "pairs":
-            # Pairs are held out, not rows: a row may be in both kinds.
-            pairs, similar = (
-                target.loader_params["pairs"],
-                target.loader_params["similar"],
-            )
-            train, valid = pair_validation_split(self, pairs, similar, self._split_seed)
-            target.loader_params.update(pairs=pairs[train], similar=similar[train])
-            validation = pair_validation(X, pairs[valid], similar[valid])
-        elif self.early_stopping and not incremental:
-            # Only labelled rows can be scored; unlabelled ones all train.
-            labelled = np.flatnonzero(y_encoded >= 0)
-            _, valid = validation_split(self, y_encoded[labelled], self._split_seed)
-            valid = labelled[valid]
-            train = np.setdiff1d(np.arange(len(X)), valid)
-            validation = row_validation(self, X[valid], y_encoded[valid])
-            X, y_encoded = X[train], y_encoded[train]
+        if self.early_stopping and not incremental:
+            validation, X, y_encoded = self._hold_out(target, X, y_encoded)
 
         on_cuda = device.startswith("cuda")
         # fork_rng restores the CPU generator and the training device's one;
@@ -543,6 +528,25 @@ class ContrastiveEmbedder(
         ) = history
         self._warn_if_degenerate()
         return self
+
+    def _hold_out(self, target, X, y_encoded):
+        """``(validation, X, y_encoded)``: early stopping's held-out part and
+        what is left to train on (for explicit pairs, ``target``'s training
+        pairs are narrowed instead of the rows)."""
+        if target.kind == "pairs":
+            # Pairs are held out, not rows: a row may be in both kinds.
+            pairs = target.loader_params["pairs"]
+            similar = target.loader_params["similar"]
+            train, valid = pair_validation_split(self, pairs, similar, self._split_seed)
+            target.loader_params.update(pairs=pairs[train], similar=similar[train])
+            return pair_validation(X, pairs[valid], similar[valid]), X, y_encoded
+        # Only labelled rows can be scored; unlabelled ones all train.
+        labelled = np.flatnonzero(y_encoded >= 0)
+        _, valid = validation_split(self, y_encoded[labelled], self._split_seed)
+        valid = labelled[valid]
+        train = np.setdiff1d(np.arange(len(X)), valid)
+        validation = row_validation(self, X[valid], y_encoded[valid])
+        return validation, X[train], y_encoded[train]
 
     @staticmethod
     def _history(net, monitor):
