@@ -15,18 +15,18 @@ import torch
 from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback, PassthroughScoring
 
+from ._history_keys import (
+    ACTIVE_FRACTION,
+    DISSIMILAR_DISTANCE,
+    SIMILAR_DISTANCE,
+    VALID_MAP_AT_R,
+    VALID_PAIR_LOSS,
+    VALID_PAIR_ROC_AUC,
+    VALID_PRECISION_AT_1,
+)
 from .losses import contrastive_loss
 from .metrics import mean_average_precision_at_r, precision_at_k
 from .networks import embed
-
-#: Names of the per-epoch diagnostics in ``history_``.
-SIMILAR_DISTANCE = "similar_distance"
-DISSIMILAR_DISTANCE = "dissimilar_distance"
-ACTIVE_FRACTION = "active_fraction"
-VALID_PRECISION_AT_1 = "valid_precision_at_1"
-VALID_MAP_AT_R = "valid_map_at_r"
-VALID_PAIR_LOSS = "valid_pair_loss"
-VALID_PAIR_ROC_AUC = "valid_pair_roc_auc"
 
 
 class FiniteLossGuard(Callback):

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._callbacks import ACTIVE_FRACTION, DISSIMILAR_DISTANCE
+from ._history_keys import ACTIVE_FRACTION, DISSIMILAR_DISTANCE
 from ._params import resolve_device, validate_params
 from ._targets import training_target
 from ._training import (
