@@ -10,3 +10,13 @@ def iris():
     """Iris, standardised: 150 rows, 4 features, 3 classes."""
     X, y = load_iris(return_X_y=True)
     return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture
+def fast_params():
+    """ContrastiveEmbedder settings small enough to fit iris in well under a second.
+
+    A fresh dict each time: a test extends it (``{**fast_params, "max_epochs": 10}``)
+    without touching another test's settings.
+    """
+    return dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)

@@ -22,8 +22,6 @@ from skorch.callbacks import Callback
 from sklearn_contrastive import ContrastiveEmbedder
 from sklearn_contrastive._targets import encode_labels
 
-FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
-
 
 @pytest.fixture
 def blobs():
@@ -67,50 +65,58 @@ def _leave_one_out_1nn(X, y):
     return float(np.mean(y[neighbours[:, 1]] == y))
 
 
-def test_output_is_float32_of_n_components(blobs):
+def test_output_is_float32_of_n_components(blobs, fast_params):
     X, y = blobs
-    Z = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y).transform(X)
+    Z = ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y).transform(X)
     assert Z.dtype == np.float32
     assert Z.shape == (90, 4)
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
 
 
-def test_normalize_false_gives_unnormalised_embeddings(blobs):
+def test_normalize_false_gives_unnormalised_embeddings(blobs, fast_params):
     X, y = blobs
-    est = ContrastiveEmbedder(**FAST, normalize=False, margin=5.0, random_state=0)
+    est = ContrastiveEmbedder(
+        **fast_params, normalize=False, margin=5.0, random_state=0
+    )
     norms = np.linalg.norm(est.fit_transform(X, y), axis=1)
     assert not np.allclose(norms, 1.0)
 
 
-def test_fit_transform_equals_fit_then_transform(iris):
+def test_fit_transform_equals_fit_then_transform(iris, fast_params):
     X, y = iris
-    a = ContrastiveEmbedder(**FAST, random_state=0).fit_transform(X, y)
-    b = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y).transform(X)
+    a = ContrastiveEmbedder(**fast_params, random_state=0).fit_transform(X, y)
+    b = ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y).transform(X)
     np.testing.assert_array_equal(a, b)
 
 
-def test_same_seed_is_bit_identical_and_seeds_differ(iris):
+def test_same_seed_is_bit_identical_and_seeds_differ(iris, fast_params):
     X, y = iris
-    a = ContrastiveEmbedder(**FAST, dropout=0.2, random_state=1).fit_transform(X, y)
-    b = ContrastiveEmbedder(**FAST, dropout=0.2, random_state=1).fit_transform(X, y)
-    c = ContrastiveEmbedder(**FAST, dropout=0.2, random_state=2).fit_transform(X, y)
+    a = ContrastiveEmbedder(**fast_params, dropout=0.2, random_state=1).fit_transform(
+        X, y
+    )
+    b = ContrastiveEmbedder(**fast_params, dropout=0.2, random_state=1).fit_transform(
+        X, y
+    )
+    c = ContrastiveEmbedder(**fast_params, dropout=0.2, random_state=2).fit_transform(
+        X, y
+    )
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
-def test_random_state_instance_is_accepted(iris):
+def test_random_state_instance_is_accepted(iris, fast_params):
     X, y = iris
-    a = ContrastiveEmbedder(**FAST, random_state=np.random.RandomState(3))
-    b = ContrastiveEmbedder(**FAST, random_state=np.random.RandomState(3))
+    a = ContrastiveEmbedder(**fast_params, random_state=np.random.RandomState(3))
+    b = ContrastiveEmbedder(**fast_params, random_state=np.random.RandomState(3))
     np.testing.assert_array_equal(a.fit_transform(X, y), b.fit_transform(X, y))
 
 
-def test_global_rngs_are_left_untouched(iris):
+def test_global_rngs_are_left_untouched(iris, fast_params):
     """Fitting with an int seed neither reads nor advances the global RNGs."""
     X, y = iris
     torch_state = torch.random.get_rng_state()
     numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002
-    ContrastiveEmbedder(**FAST, dropout=0.1, random_state=0).fit(X, y)
+    ContrastiveEmbedder(**fast_params, dropout=0.1, random_state=0).fit(X, y)
     assert torch.equal(torch.random.get_rng_state(), torch_state)
     np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)  # noqa: NPY002
 
@@ -123,11 +129,11 @@ def test_learns_on_iris(iris):
     assert _leave_one_out_1nn(Z, y) >= 0.93
 
 
-def test_pipeline_with_knn_and_kmeans(iris):
+def test_pipeline_with_knn_and_kmeans(iris, fast_params):
     X, y = iris
     knn = make_pipeline(
         StandardScaler(),
-        ContrastiveEmbedder(**FAST, random_state=0),
+        ContrastiveEmbedder(**fast_params, random_state=0),
         KNeighborsClassifier(),
     )
     assert knn.fit(X, y).score(X, y) > 0.8
@@ -140,10 +146,10 @@ def test_pipeline_with_knn_and_kmeans(iris):
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_grid_search_over_margin(iris, n_jobs):
+def test_grid_search_over_margin(iris, fast_params, n_jobs):
     X, y = iris
     pipe = make_pipeline(
-        ContrastiveEmbedder(**FAST, random_state=0), KNeighborsClassifier()
+        ContrastiveEmbedder(**fast_params, random_state=0), KNeighborsClassifier()
     )
     search = GridSearchCV(
         pipe, {"contrastiveembedder__margin": [0.5, 1.0, 2.0]}, cv=2, n_jobs=n_jobs
@@ -156,19 +162,21 @@ def test_grid_search_over_margin(iris, n_jobs):
     )
 
 
-def test_clone_keeps_params_and_drops_fit(iris):
+def test_clone_keeps_params_and_drops_fit(iris, fast_params):
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, margin=0.7, random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params, margin=0.7, random_state=0).fit(X, y)
     copy = clone(est)
     assert copy.get_params() == est.get_params()
     assert not hasattr(copy, "net_")
 
 
-def test_pandas_in_and_out_with_string_labels(iris):
+def test_pandas_in_and_out_with_string_labels(iris, fast_params):
     X, y = iris
     frame = pd.DataFrame(X, columns=["sepal_l", "sepal_w", "petal_l", "petal_w"])
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
-    est = ContrastiveEmbedder(**FAST, random_state=0).set_output(transform="pandas")
+    est = ContrastiveEmbedder(**fast_params, random_state=0).set_output(
+        transform="pandas"
+    )
     out = est.fit(frame, labels).transform(frame)
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == [f"contrastiveembedder{i}" for i in range(4)]
@@ -178,35 +186,35 @@ def test_pandas_in_and_out_with_string_labels(iris):
     assert out.index.equals(frame.index)
 
 
-def test_joblib_round_trip_is_bit_identical(iris, tmp_path):
+def test_joblib_round_trip_is_bit_identical(iris, fast_params, tmp_path):
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y)
     joblib.dump(est, tmp_path / "embedder.joblib")
     loaded = joblib.load(tmp_path / "embedder.joblib")
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
 
 
-def test_transform_in_chunks_matches_one_pass(iris, monkeypatch):
+def test_transform_in_chunks_matches_one_pass(iris, fast_params, monkeypatch):
     """transform bounds memory by chunking; chunking does not change any row."""
     import sklearn_contrastive._embedder as embedder_module
 
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y)
     one_pass = est.transform(X)
     monkeypatch.setattr(embedder_module, "_TRANSFORM_BATCH_SIZE", 7)
     np.testing.assert_allclose(est.transform(X), one_pass, atol=1e-6)
 
 
-def test_transform_leaves_the_fitted_module_unchanged(iris):
+def test_transform_leaves_the_fitted_module_unchanged(iris, fast_params):
     """fit leaves the module in eval mode, so transform changes no state."""
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, dropout=0.5, random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params, dropout=0.5, random_state=0).fit(X, y)
     assert not est.net_.module_.training
     direct = est.net_.module_(torch.as_tensor(X, dtype=torch.float32)).detach()
     np.testing.assert_allclose(est.transform(X), direct.numpy(), atol=1e-6)
 
 
-def test_read_only_input_is_accepted_without_warnings(iris):
+def test_read_only_input_is_accepted_without_warnings(iris, fast_params):
     import warnings
 
     X, y = iris
@@ -214,23 +222,25 @@ def test_read_only_input_is_accepted_without_warnings(iris):
     X.setflags(write=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ContrastiveEmbedder(**FAST, random_state=0).fit(X, y).transform(X)
+        ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y).transform(X)
 
 
-def test_duplicated_rows_train_to_finite_embeddings():
+def test_duplicated_rows_train_to_finite_embeddings(fast_params):
     X = np.repeat(np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]), 20, axis=0)
     y = np.repeat([0, 1, 1], 20)
-    Z = ContrastiveEmbedder(**FAST, random_state=0).fit_transform(X, y)
+    Z = ContrastiveEmbedder(**fast_params, random_state=0).fit_transform(X, y)
     assert np.isfinite(Z).all()
 
 
-def test_imbalanced_and_class_sorted_labels_still_learn():
+def test_imbalanced_and_class_sorted_labels_still_learn(fast_params):
     """990 rows of one class and 10 of another, sorted by class."""
     X, y = make_blobs(
         n_samples=[990, 10], centers=[[0, 0], [3, 3]], cluster_std=0.5, random_state=0
     )
     order = np.argsort(y, kind="stable")
-    Z = ContrastiveEmbedder(**FAST, random_state=0).fit_transform(X[order], y[order])
+    Z = ContrastiveEmbedder(**fast_params, random_state=0).fit_transform(
+        X[order], y[order]
+    )
     assert _leave_one_out_1nn(Z, y[order]) > 0.99
 
 
@@ -248,22 +258,22 @@ class _CountEpochs(Callback):
         self.epochs_ += 1
 
 
-def test_callbacks_run_on_a_private_copy(iris):
+def test_callbacks_run_on_a_private_copy(iris, fast_params):
     X, y = iris
     counter = _CountEpochs()
     est = ContrastiveEmbedder(
-        **FAST, random_state=0, callbacks=[("count", counter)]
+        **fast_params, random_state=0, callbacks=[("count", counter)]
     ).fit(X, y)
-    assert dict(est.net_.callbacks_)["count"].epochs_ == FAST["max_epochs"]
+    assert dict(est.net_.callbacks_)["count"].epochs_ == fast_params["max_epochs"]
     # The parameter itself is not mutated by fit (scikit-learn's contract).
     assert not hasattr(counter, "epochs_")
     assert clone(est).callbacks[0][1] is not counter
 
 
-def test_net_params_nested_keys_get_set_and_grid_search(iris):
+def test_net_params_nested_keys_get_set_and_grid_search(iris, fast_params):
     X, y = iris
     est = ContrastiveEmbedder(
-        **FAST,
+        **fast_params,
         optimizer="sgd",
         random_state=0,
         net_params={"optimizer__momentum": 0.5},
@@ -285,12 +295,12 @@ def test_net_params_nested_keys_get_set_and_grid_search(iris):
     assert best.net_.optimizer_.defaults["momentum"] in (0.0, 0.9)
 
 
-def test_net_params_train_split_records_validation_loss(iris):
+def test_net_params_train_split_records_validation_loss(iris, fast_params):
     from skorch.dataset import ValidSplit
 
     X, y = iris
     est = ContrastiveEmbedder(
-        **FAST,
+        **fast_params,
         random_state=0,
         net_params={"train_split": ValidSplit(0.2, stratified=True, random_state=0)},
     ).fit(X, y)
@@ -301,22 +311,22 @@ def test_net_params_train_split_records_validation_loss(iris):
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])
-def test_non_finite_X_is_refused(iris, value):
+def test_non_finite_X_is_refused(iris, fast_params, value):
     X, y = iris
     X = X.copy()
     X[3, 1] = value
     with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
-        ContrastiveEmbedder(**FAST).fit(X, y)
+        ContrastiveEmbedder(**fast_params).fit(X, y)
 
 
-def test_single_class_is_refused(iris):
+def test_single_class_is_refused(iris, fast_params):
     X, _ = iris
     msg = (
         "ContrastiveEmbedder needs at least 2 classes to form dissimilar pairs; "
         "got 1 class ('a')."
     )
     with pytest.raises(ValueError, match=re.escape(msg)):
-        ContrastiveEmbedder(**FAST).fit(X, np.full(len(X), "a"))
+        ContrastiveEmbedder(**fast_params).fit(X, np.full(len(X), "a"))
 
 
 @pytest.mark.parametrize(
@@ -338,27 +348,27 @@ def test_labels_are_encoded_as_label_encoder_does(y, expected):
     np.testing.assert_array_equal(y_encoded, LabelEncoder().fit_transform(y))
 
 
-def test_single_integer_class_is_refused(iris):
+def test_single_integer_class_is_refused(iris, fast_params):
     X, _ = iris
     msg = (
         "ContrastiveEmbedder needs at least 2 classes to form dissimilar pairs; "
         "got 1 class (4)."
     )
     with pytest.raises(ValueError, match=re.escape(msg)):
-        ContrastiveEmbedder(**FAST).fit(X, np.full(len(X), 4))
+        ContrastiveEmbedder(**fast_params).fit(X, np.full(len(X), 4))
 
 
-def test_continuous_y_is_refused(iris):
+def test_continuous_y_is_refused(iris, fast_params):
     X, _ = iris
     y = np.linspace(0, 1, len(X))
     with pytest.raises(ValueError, match="needs class labels.*'continuous'.*KBins"):
-        ContrastiveEmbedder(**FAST).fit(X, y)
+        ContrastiveEmbedder(**fast_params).fit(X, y)
 
 
-def test_missing_y_trains_without_labels(iris):
+def test_missing_y_trains_without_labels(iris, fast_params):
     # fit(X) is self-supervised (tests/test_targets.py); no silent class.
     X, _ = iris
-    embedder = ContrastiveEmbedder(**FAST).fit(X, None)
+    embedder = ContrastiveEmbedder(**fast_params).fit(X, None)
     assert embedder.classes_.shape == (0,)
 
 
@@ -368,17 +378,17 @@ def test_transform_before_fit(iris):
         ContrastiveEmbedder().transform(X)
 
 
-def test_wrong_number_of_features_at_transform(iris):
+def test_wrong_number_of_features_at_transform(iris, fast_params):
     X, y = iris
-    est = ContrastiveEmbedder(**FAST).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params).fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but ContrastiveEmbedder"):
         est.transform(X[:, :3])
 
 
-def test_sparse_X_is_refused_with_type_error(iris):
+def test_sparse_X_is_refused_with_type_error(iris, fast_params):
     X, y = iris
     with pytest.raises(TypeError, match="Sparse data was passed"):
-        ContrastiveEmbedder(**FAST).fit(sp.csr_matrix(X), y)
+        ContrastiveEmbedder(**fast_params).fit(sp.csr_matrix(X), y)
 
 
 @pytest.mark.parametrize(
@@ -474,30 +484,30 @@ def test_sparse_X_is_refused_with_type_error(iris):
         ),
     ],
 )
-def test_invalid_parameters_name_the_parameter(iris, params, error, match):
+def test_invalid_parameters_name_the_parameter(iris, fast_params, params, error, match):
     X, y = iris
     with pytest.raises(error, match=match):
-        ContrastiveEmbedder(**{**FAST, **params}).fit(X, y)
+        ContrastiveEmbedder(**{**fast_params, **params}).fit(X, y)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_cuda_is_refused(iris):
+def test_cuda_without_cuda_is_refused(iris, fast_params):
     X, y = iris
     with pytest.raises(ValueError, match="sees no CUDA device; use device='cpu'"):
-        ContrastiveEmbedder(**FAST, device="cuda").fit(X, y)
+        ContrastiveEmbedder(**fast_params, device="cuda").fit(X, y)
 
 
-def test_device_auto_falls_back_to_cpu(iris):
+def test_device_auto_falls_back_to_cpu(iris, fast_params):
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, device="auto", random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params, device="auto", random_state=0).fit(X, y)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert est.net_.device == expected
 
 
-def test_diverging_loss_stops_with_advice_and_no_model(iris):
+def test_diverging_loss_stops_with_advice_and_no_model(iris, fast_params):
     X, y = iris
     est = ContrastiveEmbedder(
-        **{**FAST, "max_epochs": 50},
+        **{**fast_params, "max_epochs": 50},
         normalize=False,
         optimizer="sgd",
         lr=1e12,
@@ -521,29 +531,31 @@ class _PoisonsAWeight(Callback):
                 next(net.module_.parameters()).view(-1)[0] = float("nan")
 
 
-def test_non_finite_weights_after_the_last_step_are_refused(iris):
+def test_non_finite_weights_after_the_last_step_are_refused(iris, fast_params):
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, callbacks=[_PoisonsAWeight()])
+    est = ContrastiveEmbedder(**fast_params, callbacks=[_PoisonsAWeight()])
     with pytest.raises(FloatingPointError, match="weights became non-finite"):
         est.fit(X, y)
     with pytest.raises(NotFittedError):
         est.transform(X)
 
 
-def test_failed_refit_does_not_keep_the_previous_model(iris):
+def test_failed_refit_does_not_keep_the_previous_model(iris, fast_params):
     """A refit that fails must not leave the old net_ beside the new classes_."""
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="needs at least 2 classes"):
         est.fit(X, np.zeros(len(X)))
     with pytest.raises(NotFittedError):
         est.transform(X)
 
 
-def test_verbose_0_prints_nothing_and_verbose_1_prints_the_epoch_table(iris, capsys):
+def test_verbose_0_prints_nothing_and_verbose_1_prints_the_epoch_table(
+    iris, fast_params, capsys
+):
     X, y = iris
-    ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y)
     assert capsys.readouterr().out == ""
-    ContrastiveEmbedder(**FAST, random_state=0, verbose=1).fit(X, y)
+    ContrastiveEmbedder(**fast_params, random_state=0, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "train_loss" in out and "epoch" in out

@@ -9,7 +9,6 @@ import re
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -263,43 +262,36 @@ def test_bad_input_is_refused(call, error, match):
 # -- scorers and score()
 
 
-@pytest.fixture
-def iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
-FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
-
-
-def test_scorer_embeds_the_fold_and_scores_it(iris):
+def test_scorer_embeds_the_fold_and_scores_it(iris, fast_params):
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y)
     scorer = make_retrieval_scorer("precision_at_k", k=3)
     assert scorer(est, X, y) == pytest.approx(precision_at_k(est.transform(X), y, k=3))
 
 
-def test_score_is_map_at_r_and_matches_the_default_scorer(iris):
+def test_score_is_map_at_r_and_matches_the_default_scorer(iris, fast_params):
     X, y = iris
-    est = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    est = ContrastiveEmbedder(**fast_params, random_state=0).fit(X, y)
     expected = mean_average_precision_at_r(est.transform(X), y)
     assert est.score(X, y) == pytest.approx(expected)
     assert make_retrieval_scorer()(est, X, y) == pytest.approx(expected)
 
 
-def test_grid_search_without_a_downstream_model_uses_score(iris):
+def test_grid_search_without_a_downstream_model_uses_score(iris, fast_params):
     X, y = iris
     search = GridSearchCV(
-        ContrastiveEmbedder(**FAST, random_state=0), {"margin": [0.5, 1.0]}, cv=2
+        ContrastiveEmbedder(**fast_params, random_state=0), {"margin": [0.5, 1.0]}, cv=2
     ).fit(X, y)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_params_["margin"] in (0.5, 1.0)
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_scorer_in_grid_search_over_a_pipeline(iris, n_jobs):
+def test_scorer_in_grid_search_over_a_pipeline(iris, fast_params, n_jobs):
     X, y = iris
-    pipe = make_pipeline(StandardScaler(), ContrastiveEmbedder(**FAST, random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(), ContrastiveEmbedder(**fast_params, random_state=0)
+    )
     search = GridSearchCV(
         pipe,
         {"contrastiveembedder__margin": [0.5, 1.0]},
@@ -319,10 +311,10 @@ def test_scorer_in_grid_search_over_a_pipeline(iris, n_jobs):
     )
 
 
-def test_cross_val_score_with_a_scorer(iris):
+def test_cross_val_score_with_a_scorer(iris, fast_params):
     X, y = iris
     scores = cross_val_score(
-        ContrastiveEmbedder(**FAST, random_state=0),
+        ContrastiveEmbedder(**fast_params, random_state=0),
         X,
         y,
         cv=3,

@@ -179,7 +179,9 @@ def test_mlp_is_trainable_end_to_end():
 #
 # The classes live at module level so that a fitted estimator pickles.
 
-# One torch thread: tiny networks only lose time to thread hand-offs.
+# Not conftest's fast_params: these tests pass module (and n_components) themselves,
+# so no MLP settings. One torch thread: tiny networks only lose time to thread
+# hand-offs.
 FAST = dict(max_epochs=3, batch_size=32, n_threads=1, random_state=0)
 
 

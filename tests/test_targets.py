@@ -18,6 +18,8 @@ from sklearn_contrastive import ContrastiveEmbedder
 from sklearn_contrastive._data import ClassBalancedLoader, PairLoader, ViewLoader
 from sklearn_contrastive._training import pair_validation_split
 
+# Not conftest's fast_params: batch_size stays at its default (256), one batch an
+# epoch on the 200-row toy data.
 FAST = {"max_epochs": 10, "hidden_layer_sizes": (16,), "n_components": 4, "lr": 1e-2}
 
 

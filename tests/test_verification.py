@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.datasets import load_iris
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -17,10 +16,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_contrastive import ContrastiveEmbedder
 from sklearn_contrastive._data import PairLoader
 from sklearn_contrastive.verification import PairVerifier, calibrate_threshold
-
-FAST = dict(
-    n_components=4, hidden_layer_sizes=(16,), max_epochs=20, batch_size=32, n_threads=1
-)
 
 # -- calibrate_threshold against a brute-force search
 
@@ -86,19 +81,24 @@ def test_calibrate_threshold_refuses_an_unknown_strategy():
 
 
 @pytest.fixture
-def pairs():
-    X, y = load_iris(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
+def verifier_params(fast_params):
+    """fast_params trained for 20 epochs, on one torch thread."""
+    return {**fast_params, "max_epochs": 20, "n_threads": 1}
+
+
+@pytest.fixture
+def pairs(iris):
+    X, y = iris
     rng = np.random.default_rng(0)
     # Dense enough that the same pairs link each class into one component.
     left, right = rng.integers(0, 150, size=(2, 1200))
     return X, y, np.hstack([X[left], X[right]]), y[left] == y[right]
 
 
-def test_verifier_learns_to_verify_pairs(pairs):
+def test_verifier_learns_to_verify_pairs(pairs, verifier_params):
     X, y, X_pairs, same = pairs
     labels = np.where(same, "same", "different")
-    verifier = PairVerifier(ContrastiveEmbedder(**FAST, random_state=0))
+    verifier = PairVerifier(ContrastiveEmbedder(**verifier_params, random_state=0))
     verifier.fit(X_pairs[:900], labels[:900])
     assert list(verifier.classes_) == ["different", "same"]
     assert verifier.score(X_pairs[900:], labels[900:]) > 0.85
@@ -116,48 +116,57 @@ def test_verifier_learns_to_verify_pairs(pairs):
     np.testing.assert_allclose(distances, expected, atol=1e-5)
 
 
-def test_a_contrastive_embedder_trains_on_the_pairs_themselves(pairs):
+def test_a_contrastive_embedder_trains_on_the_pairs_themselves(pairs, verifier_params):
     X, y, X_pairs, same = pairs
-    verifier = PairVerifier(ContrastiveEmbedder(**FAST, random_state=0))
+    verifier = PairVerifier(ContrastiveEmbedder(**verifier_params, random_state=0))
     verifier.fit(X_pairs, np.where(same, "same", "different"))
     assert verifier.embedder_.net_.iterator_train is PairLoader
     assert verifier.embedder_.classes_.shape == (0,)
 
 
-def test_an_embedder_with_early_stopping_trains_on_the_pairs(pairs):
+def test_an_embedder_with_early_stopping_trains_on_the_pairs(pairs, verifier_params):
     X, y, X_pairs, same = pairs
-    embedder = ContrastiveEmbedder(**FAST, early_stopping=True, random_state=0)
+    embedder = ContrastiveEmbedder(
+        **verifier_params, early_stopping=True, random_state=0
+    )
     verifier = PairVerifier(embedder).fit(X_pairs, np.where(same, "same", "different"))
     assert verifier.embedder_.net_.iterator_train is PairLoader
     assert len(verifier.embedder_.validation_scores_) == verifier.embedder_.n_iter_
 
 
 @pytest.mark.parametrize("params", [{"pair_mining": "hard"}, {"samples_per_class": 4}])
-def test_label_only_options_train_on_classes_from_the_pairs(pairs, params):
+def test_label_only_options_train_on_classes_from_the_pairs(
+    pairs, verifier_params, params
+):
     X, y, X_pairs, same = pairs
-    verifier = PairVerifier(ContrastiveEmbedder(**FAST, **params, random_state=0))
+    verifier = PairVerifier(
+        ContrastiveEmbedder(**verifier_params, **params, random_state=0)
+    )
     verifier.fit(X_pairs, np.where(same, "same", "different"))
     assert len(verifier.embedder_.classes_) == 3
 
 
-def test_items_of_same_pairs_form_the_training_classes(pairs):
+def test_items_of_same_pairs_form_the_training_classes(pairs, verifier_params):
     """An embedder whose fit takes no pairs (here a pipeline) is trained on
     classes: three iris classes linked by same pairs give 3 classes."""
     X, y, X_pairs, same = pairs
-    embedder = make_pipeline(StandardScaler(), ContrastiveEmbedder(**FAST))
+    embedder = make_pipeline(StandardScaler(), ContrastiveEmbedder(**verifier_params))
     verifier = PairVerifier(embedder)
     verifier.fit(X_pairs, np.where(same, "same", "different"))
     assert len(verifier.embedder_[-1].classes_) == 3
 
 
 @pytest.mark.parametrize("similar_label, different_label", [(1, 0), (0, 1)])
-def test_numeric_labels_need_similar_label(pairs, similar_label, different_label):
+def test_numeric_labels_need_similar_label(
+    pairs, verifier_params, similar_label, different_label
+):
     X, y, X_pairs, same = pairs
     labels = np.where(same, similar_label, different_label)
     with pytest.raises(ValueError, match=re.escape("Pair labels are ambiguous")):
-        PairVerifier(ContrastiveEmbedder(**FAST)).fit(X_pairs, labels)
+        PairVerifier(ContrastiveEmbedder(**verifier_params)).fit(X_pairs, labels)
     verifier = PairVerifier(
-        ContrastiveEmbedder(**FAST, random_state=0), similar_label=similar_label
+        ContrastiveEmbedder(**verifier_params, random_state=0),
+        similar_label=similar_label,
     ).fit(X_pairs, labels)
     assert set(verifier.predict(X_pairs)) <= {0, 1}
     # decision_function scores classes_[1], whichever label that is.
@@ -165,9 +174,9 @@ def test_numeric_labels_need_similar_label(pairs, similar_label, different_label
     assert auc > 0.9
 
 
-def test_a_frozen_embedder_is_used_as_it_is(pairs):
+def test_a_frozen_embedder_is_used_as_it_is(pairs, verifier_params):
     X, y, X_pairs, same = pairs
-    embedder = ContrastiveEmbedder(**FAST, random_state=0).fit(X, y)
+    embedder = ContrastiveEmbedder(**verifier_params, random_state=0).fit(X, y)
     before = embedder.transform(X)
     verifier = PairVerifier(FrozenEstimator(embedder)).fit(
         X_pairs, np.where(same, "same", "different")
@@ -176,16 +185,17 @@ def test_a_frozen_embedder_is_used_as_it_is(pairs):
     np.testing.assert_array_equal(verifier.embedder_.transform(X), before)
 
 
-def test_verifier_in_pipeline_cross_val_and_grid_search(pairs):
+def test_verifier_in_pipeline_cross_val_and_grid_search(pairs, verifier_params):
     X, y, X_pairs, same = pairs
     labels = np.where(same, "same", "different")
     pipe = make_pipeline(
-        StandardScaler(), PairVerifier(ContrastiveEmbedder(**FAST, random_state=0))
+        StandardScaler(),
+        PairVerifier(ContrastiveEmbedder(**verifier_params, random_state=0)),
     )
     scores = cross_val_score(pipe, X_pairs, labels, cv=3, scoring="roc_auc")
     assert (scores > 0.8).all()
     search = GridSearchCV(
-        PairVerifier(ContrastiveEmbedder(**FAST, random_state=0)),
+        PairVerifier(ContrastiveEmbedder(**verifier_params, random_state=0)),
         {"embedder__margin": [0.5, 1.0], "threshold": ["accuracy", "f_beta"]},
         cv=2,
     ).fit(X_pairs, labels)
@@ -193,10 +203,10 @@ def test_verifier_in_pipeline_cross_val_and_grid_search(pairs):
     assert clone(search.best_estimator_).get_params()["embedder__margin"] in (0.5, 1.0)
 
 
-def test_verifier_pickles(pairs):
+def test_verifier_pickles(pairs, verifier_params):
     X, y, X_pairs, same = pairs
     labels = np.where(same, "same", "different")
-    verifier = PairVerifier(ContrastiveEmbedder(**FAST, random_state=0)).fit(
+    verifier = PairVerifier(ContrastiveEmbedder(**verifier_params, random_state=0)).fit(
         X_pairs, labels
     )
     loaded = pickle.loads(pickle.dumps(verifier))
@@ -205,11 +215,11 @@ def test_verifier_pickles(pairs):
     )
 
 
-def test_fixed_threshold(pairs):
+def test_fixed_threshold(pairs, verifier_params):
     X, y, X_pairs, same = pairs
     labels = np.where(same, "same", "different")
     verifier = PairVerifier(
-        ContrastiveEmbedder(**FAST, random_state=0), threshold=0.25
+        ContrastiveEmbedder(**verifier_params, random_state=0), threshold=0.25
     ).fit(X_pairs, labels)
     assert verifier.threshold_ == 0.25
 
@@ -239,35 +249,41 @@ def test_fixed_threshold(pairs):
         (None, None, {"far": 1.5}, ValueError, "far == 1.5, must be <= 1"),
     ],
 )
-def test_bad_input_is_refused(pairs, X_change, y_change, params, error, match):
+def test_bad_input_is_refused(
+    pairs, verifier_params, X_change, y_change, params, error, match
+):
     X, y, X_pairs, same = pairs
     X_pairs = X_change(X_pairs) if X_change else X_pairs
     labels = y_change(same) if y_change else np.where(same, "same", "different")
     with pytest.raises(error, match=match):
-        PairVerifier(ContrastiveEmbedder(**FAST), **params).fit(X_pairs, labels)
+        PairVerifier(ContrastiveEmbedder(**verifier_params), **params).fit(
+            X_pairs, labels
+        )
 
 
-def test_contradicting_pairs_are_refused():
+def test_contradicting_pairs_are_refused(verifier_params):
     X = np.array([[0.0, 1.0], [1.0, 2.0], [0.0, 2.0]])
     # a~b and b~c are same, but a, c different: contradiction.
     X_pairs = np.array([[*X[0], *X[1]], [*X[1], *X[2]], [*X[0], *X[2]]])
-    embedder = make_pipeline(StandardScaler(), ContrastiveEmbedder(**FAST))
+    embedder = make_pipeline(StandardScaler(), ContrastiveEmbedder(**verifier_params))
     with pytest.raises(ValueError, match="Pair 2 is labelled different"):
         PairVerifier(embedder).fit(X_pairs, ["same", "same", "different"])
 
 
-def test_noisy_pairs_train_a_contrastive_embedder_on_the_consistent_ones(pairs):
+def test_noisy_pairs_train_a_contrastive_embedder_on_the_consistent_ones(
+    pairs, verifier_params
+):
     X, y, X_pairs, same = pairs
     # Label noise a classifier must accept: an item paired with itself as
     # different, and one pair given again with the other label.
     X_noisy = np.vstack([X_pairs, np.hstack([X[0], X[0]]), X_pairs[:1]])
     same_noisy = np.concatenate([same, [False], ~same[:1]])
     labels = np.where(same_noisy, "same", "different")
-    verifier = PairVerifier(ContrastiveEmbedder(**FAST, random_state=0))
+    verifier = PairVerifier(ContrastiveEmbedder(**verifier_params, random_state=0))
     verifier.fit(X_noisy, labels)
     assert verifier.score(X_pairs, np.where(same, "same", "different")) > 0.85
     # ContrastiveEmbedder itself refuses such pairs when given directly.
     with pytest.raises(ValueError, match="both similar and dissimilar"):
-        ContrastiveEmbedder(**FAST).fit(
+        ContrastiveEmbedder(**verifier_params).fit(
             X, pairs=np.array([[0, 1], [1, 0], [2, 3]]), similar=[True, False, True]
         )
