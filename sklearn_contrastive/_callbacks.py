@@ -1,19 +1,23 @@
-"""skorch callbacks that ContrastiveEmbedder adds to every fit.
+"""skorch callbacks that ContrastiveEmbedder adds to every fit, and the
+warnings a fit's diagnostics call for.
 
-They record the per-epoch diagnostics of ``history_`` and guard against a
-diverging loss. Early stopping itself is skorch's
+The callbacks use skorch's public :class:`~skorch.callbacks.Callback` hooks
+only. They record the per-epoch diagnostics of ``history_`` and guard
+against a diverging loss. Early stopping itself is skorch's
 :class:`~skorch.callbacks.EarlyStopping`, monitoring the validation MAP@R
-recorded here.
+(or, on explicit pairs, the held-out pairs' loss) recorded here.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
-from skorch.callbacks import Callback, PassthroughScoring
+from skorch.callbacks import Callback
 
 from ._history_keys import (
     ACTIVE_FRACTION,
@@ -53,35 +57,6 @@ class FiniteLossGuard(Callback):
         # The last optimizer step comes after the last loss was checked.
         if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
             self._fail("weights became non-finite", net)
-
-
-class EpochLoss(PassthroughScoring):
-    """skorch's ``train_loss`` / ``valid_loss`` callback, made cheaper.
-
-    Records the same value: the epoch's batch losses averaged with the batch
-    sizes as weights (and ``<name>_best``), as a Python float where skorch's
-    is a NumPy float64. skorch's version reads them back through the
-    history's generic slicing and ``np.average``, ~0.2 ms an epoch in a fit
-    (5 % of an epoch of one batch); this one walks the epoch's batch records
-    directly.
-    """
-
-    def on_epoch_end(self, net, **kwargs):
-        size_key = "train_batch_size" if self.on_train else "valid_batch_size"
-        total = weight = 0.0
-        for batch in net.history[-1]["batches"]:
-            if self.name in batch:
-                total += batch[self.name] * batch[size_key]
-                weight += batch[size_key]
-        if not weight:
-            return  # no batches of this kind, e.g. no validation data
-        score = total / weight
-        is_best = self._is_best_score(score)
-        if is_best:
-            self.best_score_ = score
-        net.history.record(self.name, score)
-        if is_best is not None:
-            net.history.record(self.name + "_best", bool(is_best))
 
 
 #: PairDiagnostics reads the pairs of every STATISTICS_STRIDE-th training batch.
@@ -234,3 +209,52 @@ class ValidationPairs(Callback):
     def on_train_end(self, net, **kwargs):
         # The fitted net is pickled with its callbacks: do not carry the data.
         self.X = self.pairs = self.similar = None
+
+
+#: Collapse: dissimilar pairs closer on average than this fraction of the margin.
+COLLAPSE_FRACTION = 1e-2
+
+
+def warn_if_degenerate(
+    history: list[dict],
+    *,
+    margin: float,
+    normalize: bool,
+    similar_weight: float,
+    lr: float,
+    stacklevel: int,
+) -> None:
+    """Warn when the recorded pair distances say the fit went wrong.
+
+    Collapse: the last epoch's dissimilar pairs lie almost on top of each
+    other. A margin too small: with ``normalize=False``, no dissimilar pair
+    ever came inside it. ``stacklevel`` points the warning at the user's call.
+    """
+    last = history[-1]
+    dissimilar = last.get(DISSIMILAR_DISTANCE, math.nan)
+    if dissimilar < COLLAPSE_FRACTION * margin:
+        warnings.warn(
+            "ContrastiveEmbedder's embeddings collapsed to a point: dissimilar "
+            f"pairs of the last sampled batches were {dissimilar:.3g} apart "
+            "on average, against "
+            f"margin={margin}. Lower similar_weight (got "
+            f"{similar_weight}) or lr (got {lr}), and check that the "
+            "features vary (scale them, e.g. with a StandardScaler).",
+            ConvergenceWarning,
+            stacklevel=stacklevel + 1,
+        )
+    elif not normalize and all(
+        epoch.get(ACTIVE_FRACTION, math.nan) == 0 for epoch in history
+    ):
+        # With normalize=True the scale is fixed: classes beyond the margin
+        # from the start are a success, not a badly scaled margin.
+        warnings.warn(
+            "No dissimilar pair came within margin="
+            f"{margin} in any epoch (they were {dissimilar:.3g} apart on "
+            "average at the end), so the loss only pulled similar pairs "
+            "together. The margin is too small for the scale of the "
+            f"embeddings: raise it to about {2 * dissimilar:.2g}, or use "
+            "normalize=True.",
+            ConvergenceWarning,
+            stacklevel=stacklevel + 1,
+        )

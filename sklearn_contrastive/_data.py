@@ -22,6 +22,7 @@ import torch
 from skorch.dataset import Dataset
 from torch.utils.data import Subset, TensorDataset
 
+from ._labels import is_labelled, view_codes
 from .pairs import ClassBalancedBatchSampler
 from .views import scarf_corrupt
 
@@ -212,10 +213,10 @@ class ViewLoader(_TensorBatches):
 
     Rows labelled ``-1`` are unlabelled. Each batch holds ``batch_size // 4``
     unlabelled rows as two SCARF views each (:func:`~sklearn_contrastive.
-    views.scarf_corrupt`, values drawn from all training rows), labelled
-    ``-1 - k`` for the ``k``-th row so that its two views share a label and
-    differ from every other row's; and, when there are labelled rows, half a
-    batch of them drawn by a
+    views.scarf_corrupt`, values drawn from all training rows), coded
+    ``-1 - k`` for the ``k``-th row (``_labels.view_codes``) so that its two
+    views share a code and differ from every other row's; and, when there
+    are labelled rows, half a batch of them drawn by a
     :class:`~sklearn_contrastive.pairs.ClassBalancedBatchSampler`. Without
     labelled rows the views fill the batch (``batch_size // 2`` rows). An
     epoch lasts until both kinds of rows have been visited about once; the
@@ -248,8 +249,8 @@ class ViewLoader(_TensorBatches):
         self.random_state = random_state
         self.corruption_rate = corruption_rate
         labels = self.y[torch.from_numpy(self.rows)].cpu().numpy()
-        self._unlabelled = np.flatnonzero(labels < 0)
-        labelled = np.flatnonzero(labels >= 0)
+        self._unlabelled = np.flatnonzero(~is_labelled(labels))
+        labelled = np.flatnonzero(is_labelled(labels))
         self._labelled = labelled
         self._sampler = None
         if len(labelled):
@@ -298,8 +299,7 @@ class ViewLoader(_TensorBatches):
                 parts_y.append(yb)
             if views is not None:
                 base = self._pool[next(views)]
-                # -1, -2, ...: one label per row, shared by its two views.
-                ids = -1 - torch.arange(len(base), dtype=self.y.dtype)
+                ids = view_codes(len(base), self.y.dtype)
                 for _ in range(2):
                     view = scarf_corrupt(
                         base,

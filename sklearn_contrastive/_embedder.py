@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import copy
-import math
-import warnings
-
 import numpy as np
-import torch
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._history_keys import ACTIVE_FRACTION, DISSIMILAR_DISTANCE
-from ._params import resolve_device, validate_params
-from ._targets import training_target
-from ._training import (
-    as_tensor,
-    build_module,
-    build_net,
-    continue_optimizer,
-    pair_validation,
-    pair_validation_split,
-    prepare_for_pickling,
-    resume_lr_schedules,
-    row_validation,
-    torch_threads,
-    validation_split,
+from ._callbacks import warn_if_degenerate
+from ._modules import build_module
+from ._net import build_net, fitted_history, train_net
+from ._params import (
+    NestedNetParamsMixin,
+    resolve_device,
+    split_net_params,
+    validate_params,
 )
+from ._runtime import as_tensor, seeded_torch, torch_threads
+from ._targets import TrainingTarget
 from .metrics import mean_average_precision_at_r
 from .networks import embed
 
@@ -41,14 +30,12 @@ __all__ = ["ContrastiveEmbedder"]
 #: Rows per forward pass in ``transform``: bounds its memory for any ``len(X)``.
 _TRANSFORM_BATCH_SIZE = 4096
 
-_NET_PARAMS_PREFIX = "net_params__"
-
-#: Collapse: dissimilar pairs closer on average than this fraction of the margin.
-_COLLAPSE_FRACTION = 1e-2
-
 
 class ContrastiveEmbedder(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    NestedNetParamsMixin,
+    BaseEstimator,
 ):
     r"""Learn an embedding with the contrastive loss of Hadsell et al. (2006).
 
@@ -368,29 +355,6 @@ class ContrastiveEmbedder(
         self.verbose = verbose
         self.net_params = net_params
 
-    # -- nested net_params__<name> keys, as scikit-learn does for sub-estimators
-
-    def get_params(self, deep=True):
-        params = super().get_params(deep=deep)
-        if deep and isinstance(self.net_params, dict):
-            for key, value in self.net_params.items():
-                params[_NET_PARAMS_PREFIX + key] = value
-        return params
-
-    def set_params(self, **params):
-        nested = {
-            key[len(_NET_PARAMS_PREFIX) :]: params.pop(key)
-            for key in list(params)
-            if key.startswith(_NET_PARAMS_PREFIX)
-        }
-        super().set_params(**params)
-        if nested:
-            current = self.net_params if isinstance(self.net_params, dict) else {}
-            self.net_params = {**current, **nested}
-        return self
-
-    # -- fitting
-
     def fit(self, X, y=None, *, pairs=None, similar=None):
         """Train the embedding network on pairs of rows of ``X``.
 
@@ -465,55 +429,33 @@ class ContrastiveEmbedder(
         else:
             X, y = validate_data(self, X, y, dtype=np.float32, reset=previous is None)
         validate_params(self)
-        known = self.classes_ if incremental and previous is not None else None
+        params = self.get_params(deep=False)
         if previous is None:
             self._random_state = check_random_state(self.random_state)
         torch_seed, sampler_seed, split_seed = self._random_state.randint(
             np.iinfo(np.int32).max, size=3
         )
-        sampler_rng = np.random.default_rng(sampler_seed)
-        target = training_target(
-            self, len(X), y, pairs, similar, sampler_rng, known, incremental
+        known = self.classes_ if incremental and previous is not None else None
+        target = TrainingTarget.from_fit(
+            len(X), y, pairs, similar, self.unlabeled_label, known
         )
-        device = resolve_device(self)
+        target.check_options(params, incremental)
+        device = resolve_device(self.device)
         if previous is None:
             # Warm-start fits of the same data keep the first fit's split, so
             # that its validation rows stay out of training.
             self._split_seed = int(split_seed)
-        y_encoded = target.y
         validation = None
         if self.early_stopping and not incremental:
-            validation, X, y_encoded = self._hold_out(target, X, y_encoded)
-
-        on_cuda = device.startswith("cuda")
-        # fork_rng restores the CPU generator and the training device's one;
-        # seeding only those leaves every other generator of the caller alone.
-        with (
-            torch_threads(self.n_threads),
-            torch.random.fork_rng(devices=[torch.device(device)] if on_cuda else []),
-        ):
-            torch.random.default_generator.manual_seed(int(torch_seed))
-            if on_cuda:
-                with torch.cuda.device(device):
-                    torch.cuda.manual_seed(int(torch_seed))
-            X_tensor = as_tensor(X)
-            module, width = build_module(self, X_tensor, previous)
-            net = build_net(self, module, device, target, validation)
-            net.initialize()
-            if previous is not None:
-                net.history_ = copy.deepcopy(previous.history_)
-                if incremental:
-                    continue_optimizer(self, net, previous)
-                resume_lr_schedules(net)
-            net.partial_fit(
-                X_tensor,
-                None if y_encoded is None else as_tensor(y_encoded),
-                epochs=1 if incremental else None,
+            validation, X, target = target.hold_out(
+                X, self.validation_fraction, self._split_seed
             )
-        # Leave the module as transform uses it, so net_.module_(X) agrees.
-        net.module_.eval()
-        prepare_for_pickling(net, drop_split=validation is not None)
-        history = self._history(net, validation and validation.monitor)
+        with torch_threads(self.n_threads), seeded_torch(int(torch_seed), device):
+            sampler_rng = np.random.default_rng(sampler_seed)
+            net, width = self._train(
+                X, target, sampler_rng, validation, device, previous, incremental
+            )
+        history = fitted_history(net, validation and validation.monitor)
 
         # Only a fit that got this far changes the estimator.
         self.net_ = net
@@ -526,77 +468,59 @@ class ContrastiveEmbedder(
             self.validation_scores_,
             self.best_validation_score_,
         ) = history
-        self._warn_if_degenerate()
+        warn_if_degenerate(
+            self.history_,
+            **_pick(params, "margin", "normalize", "similar_weight", "lr"),
+            stacklevel=3,  # the caller of fit or partial_fit
+        )
         return self
 
-    def _hold_out(self, target, X, y_encoded):
-        """``(validation, X, y_encoded)``: early stopping's held-out part and
-        what is left to train on (for explicit pairs, ``target``'s training
-        pairs are narrowed instead of the rows)."""
-        if target.kind == "pairs":
-            # Pairs are held out, not rows: a row may be in both kinds.
-            pairs = target.loader_params["pairs"]
-            similar = target.loader_params["similar"]
-            train, valid = pair_validation_split(self, pairs, similar, self._split_seed)
-            target.loader_params.update(pairs=pairs[train], similar=similar[train])
-            return pair_validation(X, pairs[valid], similar[valid]), X, y_encoded
-        # Only labelled rows can be scored; unlabelled ones all train.
-        labelled = np.flatnonzero(y_encoded >= 0)
-        _, valid = validation_split(self, y_encoded[labelled], self._split_seed)
-        valid = labelled[valid]
-        train = np.setdiff1d(np.arange(len(X)), valid)
-        validation = row_validation(self, X[valid], y_encoded[valid])
-        return validation, X[train], y_encoded[train]
+    def _train(self, X, target, sampler_rng, validation, device, previous, incremental):
+        """Build the module and the skorch net from the parameters, and train.
 
-    @staticmethod
-    def _history(net, monitor):
-        """``history_``, ``loss_curve_``, ``validation_scores_`` and
-        ``best_validation_score_`` of a trained net; ``monitor`` is the
-        history key early stopping watched, or None."""
-        history = [
-            {key: value for key, value in epoch.items() if key != "batches"}
-            for epoch in net.history
-        ]
-        loss_curve = [epoch["train_loss"] for epoch in history]
-        if not monitor:
-            return history, loss_curve, None, None
-        scores = [epoch.get(monitor, math.nan) for epoch in history]
-        best_epoch = dict(net.callbacks_)["early_stopping"].best_epoch_
-        kept = [e[monitor] for e in history if e["epoch"] == best_epoch]
-        # No epoch improved (the score was never defined): nothing was kept.
-        return history, loss_curve, scores, kept[0] if kept else math.nan
-
-    def _warn_if_degenerate(self):
-        last = self.history_[-1]
-        dissimilar = last.get(DISSIMILAR_DISTANCE, math.nan)
-        if dissimilar < _COLLAPSE_FRACTION * self.margin:
-            warnings.warn(
-                "ContrastiveEmbedder's embeddings collapsed to a point: dissimilar "
-                f"pairs of the last sampled batches were {dissimilar:.3g} apart "
-                "on average, against "
-                f"margin={self.margin}. Lower similar_weight (got "
-                f"{self.similar_weight}) or lr (got {self.lr}), and check that the "
-                "features vary (scale them, e.g. with a StandardScaler).",
-                ConvergenceWarning,
-                stacklevel=4,  # the caller of fit or partial_fit
-            )
-        elif not self.normalize and all(
-            epoch.get(ACTIVE_FRACTION, math.nan) == 0 for epoch in self.history_
-        ):
-            # With normalize=True the scale is fixed: classes beyond the margin
-            # from the start are a success, not a badly scaled margin.
-            warnings.warn(
-                "No dissimilar pair came within margin="
-                f"{self.margin} in any epoch (they were {dissimilar:.3g} apart on "
-                "average at the end), so the loss only pulled similar pairs "
-                "together. The margin is too small for the scale of the "
-                f"embeddings: raise it to about {2 * dissimilar:.2g}, or use "
-                "normalize=True.",
-                ConvergenceWarning,
-                stacklevel=4,  # the caller of fit or partial_fit
-            )
-
-    # -- embedding
+        Returns the trained net and the embedding width.
+        """
+        params = self.get_params(deep=False)
+        X_tensor = as_tensor(X)
+        module_kwargs, settings = split_net_params(self.net_params)
+        module, width = build_module(
+            self.module,
+            X_tensor,
+            **_pick(params, "n_components", "hidden_layer_sizes", "normalize"),
+            dropout=self.dropout,
+            module_kwargs=module_kwargs,
+            previous=None if previous is None else previous.module_,
+        )
+        loader, loader_params = target.loader(
+            sampler_rng, **_pick(params, "samples_per_class", "corruption_rate")
+        )
+        criterion_params = _pick(params, "margin", "similar_weight", "pair_mining")
+        net = build_net(
+            module,
+            # Negative codes are views only when the loader made them so.
+            criterion_params={**criterion_params, "views": target.uses_views},
+            optimizer_params=_pick(
+                params, "optimizer", "lr", "weight_decay", "max_epochs", "batch_size"
+            ),
+            loader=loader,
+            loader_params=loader_params,
+            validation=validation,
+            early_stopping_params=_pick(params, "tol", "n_iter_no_change"),
+            user_callbacks=self.callbacks,
+            device=device,
+            verbose=self.verbose,
+            settings=settings,
+        )
+        train_net(
+            net,
+            X_tensor,
+            None if target.y is None else as_tensor(target.y),
+            previous=previous,
+            incremental=incremental,
+            drop_split=validation is not None,
+            **_pick(params, "lr", "weight_decay"),
+        )
+        return net, width
 
     def transform(self, X):
         """Embed ``X`` with the trained network.
@@ -633,10 +557,9 @@ class ContrastiveEmbedder(
         (:func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`),
         the quantity early stopping monitors and the default of
         :func:`~sklearn_contrastive.metrics.make_retrieval_scorer`. It lets
-        ``GridSearchCV`` tune the embedder with no downstream model. MAP@R
-        rather than precision@1 or k-NN accuracy because it scores the whole
-        ranking of each class, moves smoothly, and lies in ``[0, 1]`` whatever
-        the margin.
+        ``GridSearchCV`` tune the embedder with no downstream model (MAP@R
+        scores the whole ranking of each class, moves smoothly, and lies in
+        ``[0, 1]`` whatever the margin).
 
         Parameters
         ----------
@@ -667,3 +590,8 @@ class ContrastiveEmbedder(
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _pick(params: dict, *names: str) -> dict:
+    """The entries ``names`` of ``params``, to pass on as keyword arguments."""
+    return {name: params[name] for name in names}

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_scalar
 from skorch.callbacks import Callback
 from torch import nn
 
-from .pairs import PAIR_MINING
+from .pairs import check_pair_mining, max_samples_per_class
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -23,6 +23,10 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+
+#: ``net_params`` entries with this prefix are arguments of a custom module class.
+MODULE_PREFIX = "module__"
+
 
 #: skorch settings that ContrastiveEmbedder sets from its own parameters; the
 #: value names the parameter to use instead.
@@ -68,118 +72,126 @@ INTERNAL_CALLBACKS = (
 )
 
 
+#: Bounds of the numeric parameters, as ``check_scalar`` takes them:
+#: ``(name, type, min_val, max_val, include_boundaries)``; None means
+#: unbounded. ``samples_per_class``'s upper bound depends on ``batch_size``.
+_SCALARS = (
+    ("n_components", numbers.Integral, 1, None, "both"),
+    ("margin", numbers.Real, 0, None, "neither"),
+    ("similar_weight", numbers.Real, 0, None, "both"),
+    ("dropout", numbers.Real, 0, 1, "left"),
+    ("max_epochs", numbers.Integral, 1, None, "both"),
+    ("batch_size", numbers.Integral, 2, None, "both"),
+    ("lr", numbers.Real, 0, None, "neither"),
+    ("weight_decay", numbers.Real, 0, None, "both"),
+    ("validation_fraction", numbers.Real, 0, 1, "neither"),
+    ("n_iter_no_change", numbers.Integral, 1, None, "both"),
+    ("tol", numbers.Real, 0, None, "both"),
+    ("corruption_rate", numbers.Real, 0, 1, "left"),
+    ("verbose", numbers.Integral, 0, None, "both"),
+    ("samples_per_class", numbers.Integral, 2, "batch_size", "both"),
+    ("n_threads", numbers.Integral, 1, None, "both"),
+)
+
+#: Parameters that may be None (then unchecked).
+_OPTIONAL = ("samples_per_class", "n_threads")
+
+#: Parameters that must be True or False.
+_FLAGS = ("normalize", "early_stopping", "warm_start")
+
+
+#: Prefix of ``ContrastiveEmbedder``'s nested ``net_params__<name>`` keys.
+NET_PARAMS_PREFIX = "net_params__"
+
+
+class NestedNetParamsMixin:
+    """``get_params`` / ``set_params`` with ``net_params__<name>`` keys.
+
+    Single entries of the ``net_params`` dict can be read, set and searched
+    (``GridSearchCV``) as ``net_params__<name>``, as scikit-learn does for
+    the parameters of sub-estimators.
+    """
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        if deep and isinstance(self.net_params, dict):
+            for key, value in self.net_params.items():
+                params[NET_PARAMS_PREFIX + key] = value
+        return params
+
+    def set_params(self, **params):
+        nested = {
+            key[len(NET_PARAMS_PREFIX) :]: params.pop(key)
+            for key in list(params)
+            if key.startswith(NET_PARAMS_PREFIX)
+        }
+        super().set_params(**params)
+        if nested:
+            current = self.net_params if isinstance(self.net_params, dict) else {}
+            self.net_params = {**current, **nested}
+        return self
+
+
 def validate_params(est) -> None:
     """Check every parameter of ``est``; raise ValueError or TypeError."""
-    # bool is an int to check_scalar; refuse it before any bound is checked.
-    for name in (
-        "n_components",
-        "max_epochs",
-        "batch_size",
-        "n_iter_no_change",
-        "verbose",
-        "samples_per_class",
-        "n_threads",
-    ):
-        if isinstance(getattr(est, name), (bool, np.bool_)):
-            raise TypeError(f"{name} must be an int; got {getattr(est, name)!r}.")
-    check_scalar(est.n_components, "n_components", numbers.Integral, min_val=1)
+    params = est.get_params(deep=False)
+    _check_numbers(params)
+    sizes = params["hidden_layer_sizes"]
     if not (
-        isinstance(est.hidden_layer_sizes, (tuple, list))
+        isinstance(sizes, (tuple, list))
         and all(
             isinstance(size, numbers.Integral)
             and not isinstance(size, bool)
             and size > 0
-            for size in est.hidden_layer_sizes
+            for size in sizes
         )
     ):
         raise ValueError(
             "hidden_layer_sizes must be a tuple of positive integers such as "
-            f"(256, 128), or () for a linear map; got {est.hidden_layer_sizes!r}."
+            f"(256, 128), or () for a linear map; got {sizes!r}."
         )
-    check_scalar(
-        est.margin, "margin", numbers.Real, min_val=0, include_boundaries="neither"
-    )
-    check_scalar(est.similar_weight, "similar_weight", numbers.Real, min_val=0)
-    check_scalar(
-        est.dropout,
-        "dropout",
-        numbers.Real,
-        min_val=0,
-        max_val=1,
-        include_boundaries="left",
-    )
-    check_scalar(est.max_epochs, "max_epochs", numbers.Integral, min_val=1)
-    check_scalar(est.batch_size, "batch_size", numbers.Integral, min_val=2)
-    check_scalar(est.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither")
-    check_scalar(est.weight_decay, "weight_decay", numbers.Real, min_val=0)
-    check_scalar(
-        est.validation_fraction,
-        "validation_fraction",
-        numbers.Real,
-        min_val=0,
-        max_val=1,
-        include_boundaries="neither",
-    )
-    check_scalar(est.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
-    check_scalar(est.tol, "tol", numbers.Real, min_val=0)
-    check_scalar(
-        est.corruption_rate,
-        "corruption_rate",
-        numbers.Real,
-        min_val=0,
-        max_val=1,
-        include_boundaries="left",
-    )
-    if est.unlabeled_label is not None and not isinstance(
-        est.unlabeled_label, (numbers.Integral, str)
-    ):
+    marker = params["unlabeled_label"]
+    if marker is not None and not isinstance(marker, (numbers.Integral, str)):
         raise TypeError(
             "unlabeled_label must be None, an int (scikit-learn's semi-supervised "
-            f"convention is -1) or a str; got {est.unlabeled_label!r}."
+            f"convention is -1) or a str; got {marker!r}."
         )
-    check_scalar(est.verbose, "verbose", numbers.Integral, min_val=0)
-    if est.samples_per_class is not None:
+    for name in _FLAGS:
+        if not isinstance(params[name], (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False; got {params[name]!r}.")
+    check_pair_mining(params["pair_mining"])
+    resolve_optimizer(params["optimizer"])
+    check_module(params["module"])
+    check_callbacks(params["callbacks"])
+    check_net_params(params["net_params"], params["module"], params["early_stopping"])
+
+
+def _check_numbers(params: dict) -> None:
+    """The numeric parameters: type, bounds, finiteness."""
+    # bool is an int to check_scalar; refuse it before any bound is checked.
+    for name, kind, *_ in _SCALARS:
+        if kind is numbers.Integral and isinstance(params[name], (bool, np.bool_)):
+            raise TypeError(f"{name} must be an int; got {params[name]!r}.")
+    for name, kind, min_val, max_val, boundaries in _SCALARS:
+        if params[name] is None and name in _OPTIONAL:
+            continue
+        if max_val == "batch_size":
+            max_val = max_samples_per_class(params["batch_size"])
         check_scalar(
-            est.samples_per_class,
-            "samples_per_class",
-            numbers.Integral,
-            min_val=2,
-            max_val=est.batch_size // 2,
+            params[name],
+            name,
+            kind,
+            min_val=min_val,
+            max_val=max_val,
+            include_boundaries=boundaries,
         )
-    if est.n_threads is not None:
-        check_scalar(est.n_threads, "n_threads", numbers.Integral, min_val=1)
-    for name in (
-        "margin",
-        "similar_weight",
-        "dropout",
-        "lr",
-        "weight_decay",
-        "validation_fraction",
-        "tol",
-        "corruption_rate",
-    ):
+    for name, kind, *_ in _SCALARS:
         # check_scalar lets NaN and inf through its bounds.
-        if not math.isfinite(getattr(est, name)):
-            raise ValueError(
-                f"{name} must be a finite number; got {getattr(est, name)!r}."
-            )
-    for name in ("normalize", "early_stopping", "warm_start"):
-        if not isinstance(getattr(est, name), (bool, np.bool_)):
-            raise TypeError(
-                f"{name} must be True or False; got {getattr(est, name)!r}."
-            )
-    if est.pair_mining not in PAIR_MINING:
-        raise ValueError(
-            f"pair_mining must be one of {PAIR_MINING}; got {est.pair_mining!r}."
-        )
-    resolve_optimizer(est)
-    check_module(est)
-    check_callbacks(est)
-    check_net_params(est)
+        if kind is numbers.Real and not math.isfinite(params[name]):
+            raise ValueError(f"{name} must be a finite number; got {params[name]!r}.")
 
 
-def check_module(est):
-    module = est.module
+def check_module(module) -> None:
     if module is None or isinstance(module, nn.Module):
         return
     if isinstance(module, type) and issubclass(module, nn.Module):
@@ -190,15 +202,15 @@ def check_module(est):
     )
 
 
-def check_callbacks(est):
-    if est.callbacks is None:
+def check_callbacks(callbacks) -> None:
+    if callbacks is None:
         return
-    if not isinstance(est.callbacks, (list, tuple)):
+    if not isinstance(callbacks, (list, tuple)):
         raise TypeError(
             "callbacks must be a list of skorch callbacks or (name, callback) "
-            f"tuples; got {type(est.callbacks).__name__}."
+            f"tuples; got {type(callbacks).__name__}."
         )
-    for item in est.callbacks:
+    for item in callbacks:
         name, callback = item if isinstance(item, tuple) else (None, item)
         is_callback = isinstance(callback, Callback) or (
             isinstance(callback, type) and issubclass(callback, Callback)
@@ -216,18 +228,18 @@ def check_callbacks(est):
             )
 
 
-def check_net_params(est):
-    if est.net_params is None:
+def check_net_params(net_params, module, early_stopping: bool) -> None:
+    if net_params is None:
         return
-    if not isinstance(est.net_params, dict):
+    if not isinstance(net_params, dict):
         raise TypeError(
             "net_params must be a dict of skorch settings such as "
             "{'optimizer__momentum': 0.9}, or None; got "
-            f"{type(est.net_params).__name__}."
+            f"{type(net_params).__name__}."
         )
-    custom_class = isinstance(est.module, type)
-    for key in est.net_params:
-        if key.startswith("module__") and not custom_class:
+    custom_class = isinstance(module, type)
+    for key in net_params:
+        if key.startswith(MODULE_PREFIX) and not custom_class:
             raise ValueError(
                 f"net_params may not set {key!r}: module__<name> entries go to "
                 "a custom module class (module=MyModule); for the default MLP "
@@ -239,7 +251,7 @@ def check_net_params(est):
                 f"from its own parameters; use {_RESERVED_NET_PARAMS[key]} "
                 "instead."
             )
-    if est.early_stopping and "train_split" in est.net_params:
+    if early_stopping and "train_split" in net_params:
         raise ValueError(
             "net_params may not set 'train_split' with early_stopping=True: "
             "early stopping holds out its own stratified validation split. "
@@ -247,22 +259,32 @@ def check_net_params(est):
         )
 
 
-def resolve_optimizer(est):
-    if isinstance(est.optimizer, str) and est.optimizer in OPTIMIZERS:
-        return OPTIMIZERS[est.optimizer]
-    if isinstance(est.optimizer, type) and issubclass(
-        est.optimizer, torch.optim.Optimizer
-    ):
-        return est.optimizer
+def split_net_params(net_params: dict | None) -> tuple[dict, dict]:
+    """``(module_kwargs, settings)``: ``net_params``' ``module__<name>`` entries
+    as ``{name: value}``, and every other entry (skorch settings)."""
+    module_kwargs, settings = {}, {}
+    for key, value in (net_params or {}).items():
+        if key.startswith(MODULE_PREFIX):
+            module_kwargs[key[len(MODULE_PREFIX) :]] = value
+        else:
+            settings[key] = value
+    return module_kwargs, settings
+
+
+def resolve_optimizer(optimizer) -> type:
+    """The optimizer class that the ``optimizer`` parameter names."""
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer]
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer
     raise ValueError(
         f"optimizer must be one of {sorted(OPTIMIZERS)} or a subclass of "
-        f"torch.optim.Optimizer; got {est.optimizer!r}."
+        f"torch.optim.Optimizer; got {optimizer!r}."
     )
 
 
-def resolve_device(est) -> str:
+def resolve_device(device) -> str:
     """The torch device string to train on; ``"auto"`` resolved."""
-    device = est.device
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:

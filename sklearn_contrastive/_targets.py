@@ -1,18 +1,17 @@
 """What a fit learns from: class labels, partial labels, explicit pairs or none.
 
 ``ContrastiveEmbedder.fit`` turns its ``y`` / ``pairs`` / ``similar``
-arguments into a :class:`TrainingTarget`: the target skorch stores next to
-``X`` and the training loader that forms the pairs from it (see
-``_data.py``). Every check of these arguments lives here.
+arguments into a :class:`TrainingTarget`, an immutable value that says which
+training loader forms the pairs (see ``_data.py``), whether batches carry
+views of unlabelled rows, and how early stopping's validation part splits off.
+Every check of these arguments lives here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 
 import numpy as np
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array
 
 from ._data import (
@@ -21,14 +20,24 @@ from ._data import (
     ViewLoader,
     labelled_rows_per_batch,
 )
+from ._labels import encode_labels, is_labelled, unlabelled
+from ._validation import (
+    Validation,
+    pair_validation,
+    pair_validation_split,
+    row_validation,
+    validation_split,
+)
+from .losses import explicit_pairs_mining_message
+from .pairs import max_samples_per_class
 
-#: Encoded label of an unlabelled row.
-UNLABELLED = -1
 
-
-@dataclass
+@dataclasses.dataclass(frozen=True, eq=False)
 class TrainingTarget:
-    """The training signal of one fit.
+    """The training signal of one fit, checked.
+
+    Build it with :meth:`from_fit`; it never changes afterwards (holding out
+    validation returns a new one).
 
     Attributes
     ----------
@@ -36,96 +45,137 @@ class TrainingTarget:
     classes : ndarray
         The classes of the labelled rows (empty without labels).
     y : ndarray of int64 of shape (n_samples,) or None
-        Encoded labels, ``-1`` for unlabelled rows; None for pairs.
-    loader : type
-        The training loader class for skorch's ``iterator_train``.
-    loader_params : dict
-        Its keyword arguments, besides the dataset and ``batch_size``.
+        Encoded labels (see ``_labels.py``), ``-1`` for unlabelled rows; None
+        for pairs.
+    pairs : ndarray of int64 of shape (n_pairs, 2) or None
+        Explicit pairs, row numbers of ``X``; None otherwise.
+    similar : ndarray of bool of shape (n_pairs,) or None
+        Their flags; None without explicit pairs.
     """
 
     kind: str
     classes: np.ndarray
-    y: np.ndarray | None
-    loader: type
-    loader_params: dict = field(default_factory=dict)
+    y: np.ndarray | None = None
+    pairs: np.ndarray | None = None
+    similar: np.ndarray | None = None
 
+    @classmethod
+    def from_fit(
+        cls,
+        n_samples: int,
+        y=None,
+        pairs=None,
+        similar=None,
+        unlabeled_label=None,
+        known_classes=None,
+    ) -> TrainingTarget:
+        """Check ``fit``'s training signal and say what it is.
 
-def training_target(
-    est, n_samples, y, pairs, similar, sampler_rng, known_classes, incremental=False
-):
-    """Check ``fit``'s training signal and say how to train on it.
-
-    ``incremental`` (partial_fit) ignores ``early_stopping``, as documented.
-    """
-    if pairs is not None or similar is not None:
-        if y is not None:
-            raise ValueError(
-                "ContrastiveEmbedder.fit takes class labels (y) or explicit pairs "
-                "(pairs and similar), not both; got both. Drop y to train on the "
-                "pairs only."
-            )
-        pairs, similar = check_pairs(pairs, similar, n_samples)
-        _refuse_label_options(est, "explicit pairs", incremental)
-        return TrainingTarget(
-            kind="pairs",
-            classes=np.array([]),
-            y=None,
-            loader=PairLoader,
-            loader_params={
-                "random_state": sampler_rng,
-                "pairs": pairs,
-                "similar": similar,
-            },
-        )
-    if y is None:
-        y_encoded = np.full(n_samples, UNLABELLED, dtype=np.int64)
-        # partial_fit keeps the classes of earlier calls.
-        classes = np.array([]) if known_classes is None else known_classes
-    else:
-        classes, y_encoded = encode_labels(y, est.unlabeled_label, known_classes)
-    if (y_encoded == UNLABELLED).any():
-        kind = "partial_labels" if (y_encoded >= 0).any() else "no_labels"
-        if kind == "no_labels":
-            _refuse_label_options(est, "no labels", incremental)
+        ``known_classes`` are the classes of earlier ``partial_fit`` calls.
+        """
+        if pairs is not None or similar is not None:
+            if y is not None:
+                raise ValueError(
+                    "ContrastiveEmbedder.fit takes class labels (y) or explicit "
+                    "pairs (pairs and similar), not both; got both. Drop y to "
+                    "train on the pairs only."
+                )
+            pairs, similar = check_pairs(pairs, similar, n_samples)
+            return cls("pairs", np.array([]), pairs=pairs, similar=similar)
+        if y is None:
+            y_encoded = unlabelled(n_samples)
+            # partial_fit keeps the classes of earlier calls.
+            classes = np.array([]) if known_classes is None else known_classes
         else:
-            _check_samples_per_class_with_views(est)
-        return TrainingTarget(
-            kind=kind,
-            classes=classes,
-            y=y_encoded,
-            loader=ViewLoader,
-            loader_params={
-                "random_state": sampler_rng,
-                "corruption_rate": float(est.corruption_rate),
-                "samples_per_class": est.samples_per_class,
-            },
-        )
-    return TrainingTarget(
-        kind="labels",
-        classes=classes,
-        y=y_encoded,
-        loader=ClassBalancedLoader,
-        loader_params={
-            "random_state": sampler_rng,
-            "samples_per_class": est.samples_per_class,
-        },
-    )
+            classes, y_encoded = encode_labels(y, unlabeled_label, known_classes)
+        labelled = is_labelled(y_encoded)
+        if labelled.all():
+            kind = "labels"
+        else:
+            kind = "partial_labels" if labelled.any() else "no_labels"
+        return cls(kind, classes, y=y_encoded)
+
+    @property
+    def uses_views(self) -> bool:
+        """Whether training batches carry views of unlabelled rows, whose
+        negative codes the loss must read as views, not classes."""
+        return self.kind in ("partial_labels", "no_labels")
+
+    def check_options(self, params: dict, incremental: bool = False) -> None:
+        """Refuse the estimator ``params`` this signal cannot train with.
+
+        ``incremental`` (partial_fit) ignores ``early_stopping``, as
+        documented.
+        """
+        what = {"pairs": "explicit pairs", "no_labels": "no labels"}.get(self.kind)
+        if what is not None:
+            reasons = label_only_options(params, what, incremental)
+            if reasons:
+                raise ValueError(next(iter(reasons.values())))
+        elif self.kind == "partial_labels":
+            _check_samples_per_class_with_views(
+                params.get("samples_per_class"), params["batch_size"]
+            )
+
+    def loader(
+        self,
+        random_state: np.random.Generator,
+        *,
+        samples_per_class: int | None,
+        corruption_rate: float,
+    ) -> tuple[type, dict]:
+        """The training loader class for skorch's ``iterator_train``, and its
+        keyword arguments besides the dataset and ``batch_size``."""
+        if self.kind == "pairs":
+            params = {"pairs": self.pairs, "similar": self.similar}
+            return PairLoader, {"random_state": random_state, **params}
+        params = {"random_state": random_state}
+        if self.uses_views:
+            params["corruption_rate"] = float(corruption_rate)
+        params["samples_per_class"] = samples_per_class
+        return (ViewLoader if self.uses_views else ClassBalancedLoader), params
+
+    def hold_out(
+        self, X: np.ndarray, fraction: float, seed: int
+    ) -> tuple[Validation, np.ndarray, TrainingTarget]:
+        """Early stopping's split: ``(validation, X_train, target_train)``.
+
+        Labelled rows are held out, stratified by class (unlabelled ones all
+        train); explicit pairs are held out as pairs (a row may be in both
+        kinds), and all of ``X`` stays.
+        """
+        if self.kind == "pairs":
+            train, valid = pair_validation_split(
+                self.pairs, self.similar, fraction, seed
+            )
+            validation = pair_validation(X, self.pairs[valid], self.similar[valid])
+            rest = dataclasses.replace(
+                self, pairs=self.pairs[train], similar=self.similar[train]
+            )
+            return validation, X, rest
+        labelled = np.flatnonzero(is_labelled(self.y))
+        _, valid = validation_split(self.y[labelled], fraction, seed)
+        valid = labelled[valid]
+        train = np.setdiff1d(np.arange(len(X)), valid)
+        validation = row_validation(X[valid], self.y[valid], seed)
+        return validation, X[train], dataclasses.replace(self, y=self.y[train])
 
 
-def _check_samples_per_class_with_views(est):
+def _check_samples_per_class_with_views(samples_per_class, batch_size):
     """With unlabelled rows, labelled rows fill only half of each batch (see
     :class:`~sklearn_contrastive._data.ViewLoader`), so ``samples_per_class``
     must leave room for two classes there."""
-    if est.samples_per_class is None:
+    if samples_per_class is None:
         return
-    labelled_rows = labelled_rows_per_batch(est.batch_size)
-    if est.samples_per_class > labelled_rows // 2:
+    labelled_rows = labelled_rows_per_batch(batch_size)
+    limit = max_samples_per_class(labelled_rows)
+    if samples_per_class > limit:
         raise ValueError(
-            f"samples_per_class={est.samples_per_class} is too large with "
+            f"samples_per_class={samples_per_class} is too large with "
             f"unlabelled rows: they take half of each batch, leaving "
-            f"{labelled_rows} labelled rows (batch_size={est.batch_size}), so "
+            f"{labelled_rows} labelled rows (batch_size={batch_size}), so "
             f"two classes fit only with samples_per_class <= "
-            f"{labelled_rows // 2}. Lower samples_per_class or raise batch_size."
+            f"{limit}. Lower samples_per_class or raise batch_size."
         )
 
 
@@ -154,82 +204,8 @@ def label_only_options(params, what, incremental=False):
         )
     pair_mining = params.get("pair_mining", "all")
     if what == "explicit pairs" and pair_mining != "all":
-        reasons["pair_mining"] = (
-            f"pair_mining={pair_mining!r} chooses among the pairs formed from "
-            "class labels inside a batch; with explicit pairs every pair given "
-            "counts. Use pair_mining='all'."
-        )
+        reasons["pair_mining"] = explicit_pairs_mining_message(pair_mining)
     return reasons
-
-
-def _refuse_label_options(est, what, incremental):
-    """Raise the first reason of :func:`label_only_options`, if any."""
-    reasons = label_only_options(est.get_params(deep=False), what, incremental)
-    if reasons:
-        raise ValueError(next(iter(reasons.values())))
-
-
-def encode_labels(y, unlabeled_label=None, known_classes=None):
-    """``(classes, y_encoded)``: labels as 0..n_classes-1, unlabelled as -1.
-
-    ``known_classes`` (partial_fit) are merged with the classes of ``y``.
-    """
-    y = np.asarray(y)
-    if unlabeled_label is None:
-        labelled = np.ones(len(y), dtype=bool)
-    else:
-        _check_marker_type(y, unlabeled_label)
-        labelled = np.asarray(y != unlabeled_label, dtype=bool)
-    y_encoded = np.full(len(y), UNLABELLED, dtype=np.int64)
-    if not labelled.any():
-        classes = np.array([]) if known_classes is None else known_classes
-        return classes, y_encoded
-    y_labelled = y[labelled]
-    if y_labelled.ndim == 1 and y_labelled.dtype.kind in "biu":
-        # A 1-D array of integers is always class labels; np.unique gives
-        # LabelEncoder's classes without type_of_target's inspection (together
-        # ~0.45 ms a fit, ~0.4 % of a 25-epoch fit of wine).
-        classes = np.unique(y_labelled)
-    else:
-        target_type = type_of_target(y_labelled, input_name="y", raise_unknown=True)
-        if target_type not in ("binary", "multiclass"):
-            raise ValueError(
-                "ContrastiveEmbedder needs class labels in y to form similar and "
-                f"dissimilar pairs; got y of type {target_type!r}. Bin a "
-                "continuous target into classes (e.g. with KBinsDiscretizer) "
-                "first."
-            )
-        classes = LabelEncoder().fit(y_labelled).classes_
-    if len(classes) < 2:
-        raise ValueError(
-            "ContrastiveEmbedder needs at least 2 classes to form dissimilar "
-            f"pairs; got 1 class ({classes.tolist()[0]!r})"
-            + (" among the labelled rows" if not labelled.all() else "")
-            + "."
-            + (
-                " Each partial_fit call forms pairs within its own rows."
-                if known_classes is not None
-                else ""
-            )
-        )
-    if known_classes is not None and len(known_classes):
-        # unique_labels refuses a mix of numbers and strings.
-        classes = unique_labels(known_classes, classes)
-    y_encoded[labelled] = np.searchsorted(classes, y_labelled)
-    return classes, y_encoded
-
-
-def _check_marker_type(y, unlabeled_label):
-    """A string marker never equals a number in y, nor a number a string."""
-    marker_is_text = isinstance(unlabeled_label, str)
-    y_is_text = y.dtype.kind in "US"
-    if y.dtype.kind != "O" and marker_is_text != y_is_text:
-        raise ValueError(
-            f"unlabeled_label={unlabeled_label!r} can never match y of dtype "
-            f"{y.dtype} ({'strings' if y_is_text else 'numbers'}), so no row "
-            "would count as unlabelled. Give the marker as it appears in y, e.g. "
-            + ("unlabeled_label='-1'." if y_is_text else "unlabeled_label=-1.")
-        )
 
 
 def check_pairs(pairs, similar, n_samples):

@@ -22,7 +22,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .pairs import PAIR_MINING, all_pairs, condensed, hard_pairs, pair_statistics
+from ._labels import is_view
+from .pairs import (
+    all_pairs,
+    check_pair_mining,
+    condensed,
+    hard_pairs,
+    pair_statistics,
+)
 
 __all__ = ["ContrastiveLoss", "contrastive_loss", "paired_distances"]
 
@@ -109,6 +116,15 @@ def contrastive_loss(
     return losses.mean()
 
 
+def explicit_pairs_mining_message(pair_mining: str) -> str:
+    """Why ``pair_mining`` other than ``"all"`` cannot apply to explicit pairs."""
+    return (
+        f"pair_mining={pair_mining!r} chooses among the pairs formed from "
+        "class labels inside a batch; with explicit pairs every pair given "
+        "counts. Use pair_mining='all'."
+    )
+
+
 class ContrastiveLoss(nn.Module):
     r"""Contrastive loss over the pairs of a batch of embeddings.
 
@@ -170,10 +186,7 @@ class ContrastiveLoss(nn.Module):
         views: bool = False,
     ) -> None:
         super().__init__()
-        if pair_mining not in PAIR_MINING:
-            raise ValueError(
-                f"pair_mining must be one of {PAIR_MINING}; got {pair_mining!r}."
-            )
+        check_pair_mining(pair_mining)
         self.margin = margin
         self.similar_weight = similar_weight
         self.pair_mining = pair_mining
@@ -235,8 +248,8 @@ class ContrastiveLoss(nn.Module):
         # (B (B - 1) / 2,) condensed distances, in torch.triu_indices order.
         distances = torch.pdist(embeddings)
         dissimilar = all_pairs(labels)
-        # Views of unlabelled rows carry negative labels (one sync per batch).
-        if not self.views or labels.numel() == 0 or labels.min().item() >= 0:
+        # Views of unlabelled rows carry negative codes (one sync per batch).
+        if not self.views or not bool(is_view(labels).any()):
             self._record(distances, dissimilar)
             if self.pair_mining == "hard":
                 selected = hard_pairs(
@@ -244,7 +257,7 @@ class ContrastiveLoss(nn.Module):
                 )
                 distances, dissimilar = distances[selected], dissimilar[selected]
             return self._mean_loss(distances, dissimilar)
-        views = labels < 0
+        views = is_view(labels)
         # Pairs between a view and a labelled row say nothing: leave them out.
         # Labelled pairs and view pairs weigh the same whatever their numbers.
         view_pairs = condensed(views[:, None] & views[None, :])
@@ -271,11 +284,7 @@ class ContrastiveLoss(nn.Module):
 
     def _explicit_pairs_loss(self, embeddings, pairs, similar):
         if self.pair_mining != "all":
-            raise ValueError(
-                f"pair_mining={self.pair_mining!r} chooses among the pairs formed "
-                "from labels inside a batch; with explicit pairs every pair "
-                "given counts. Use pair_mining='all'."
-            )
+            raise ValueError(explicit_pairs_mining_message(self.pair_mining))
         # (n_pairs,) distances; each row was embedded once, pairs index it.
         distances = paired_distances(embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
         dissimilar = ~similar.bool()

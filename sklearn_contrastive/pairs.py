@@ -37,6 +37,20 @@ PAIR_MINING = ("all", "hard")
 MIN_SAMPLES_PER_CLASS = 4
 
 
+def check_pair_mining(pair_mining) -> None:
+    """Raise ValueError unless ``pair_mining`` is one of :data:`PAIR_MINING`."""
+    if pair_mining not in PAIR_MINING:
+        raise ValueError(
+            f"pair_mining must be one of {PAIR_MINING}; got {pair_mining!r}."
+        )
+
+
+def max_samples_per_class(batch_size: int) -> int:
+    """The most rows per class that leave room for two classes in a batch of
+    ``batch_size`` rows, so that it holds dissimilar pairs."""
+    return batch_size // 2
+
+
 def all_pairs_indices(n: int, device: torch.device | str | None = None):
     """Indices ``(i, j)`` with ``i < j`` of every pair among ``n`` rows.
 
@@ -244,7 +258,9 @@ class ClassBalancedBatchSampler:
                 MIN_SAMPLES_PER_CLASS, self.batch_size // max(n_classes, 1)
             )
         # At least two classes per batch, so that there are dissimilar pairs.
-        samples_per_class = max(1, min(samples_per_class, self.batch_size // 2))
+        samples_per_class = max(
+            1, min(samples_per_class, max_samples_per_class(self.batch_size))
+        )
         self.samples_per_class_ = samples_per_class
         self.n_classes_per_batch = max(
             1, min(n_classes, self.batch_size // samples_per_class)

@@ -115,7 +115,7 @@ def test_early_stopping_refuses_a_user_train_split(iris, fast_params):
 def test_large_validation_sets_are_subsampled_for_retrieval():
     """MAP@R costs n_valid x R neighbours per epoch: above 2,000 validation
     rows a stratified sample is ranked; smaller sets are ranked whole."""
-    from sklearn_contrastive._training import MAX_RETRIEVAL_ROWS, retrieval_subset
+    from sklearn_contrastive._validation import MAX_RETRIEVAL_ROWS, retrieval_subset
 
     rng = np.random.default_rng(0)
     y_valid = rng.choice(3, size=5000, p=[0.6, 0.3, 0.1])

@@ -20,7 +20,7 @@ from sklearn.preprocessing import LabelEncoder, StandardScaler
 from skorch.callbacks import Callback
 
 from sklearn_contrastive import ContrastiveEmbedder
-from sklearn_contrastive._targets import encode_labels
+from sklearn_contrastive._labels import encode_labels
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from skorch.callbacks import Callback, PassthroughScoring
 from skorch.history import History
 
 from sklearn_contrastive import ContrastiveEmbedder
-from sklearn_contrastive._callbacks import EpochLoss
-from sklearn_contrastive._training import EpochHistory
+from sklearn_contrastive._net import EpochHistory, EpochLoss
 
 
 def test_history_records_the_diagnostics_of_every_epoch(iris, fast_params):

@@ -16,7 +16,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from sklearn_contrastive import ContrastiveEmbedder
 from sklearn_contrastive._data import ClassBalancedLoader, PairLoader, ViewLoader
-from sklearn_contrastive._training import pair_validation_split
+from sklearn_contrastive._validation import pair_validation_split
 
 # Not conftest's fast_params: batch_size stays at its default (256), one batch an
 # epoch on the 200-row toy data.
@@ -172,7 +172,9 @@ def test_label_options_are_refused_with_pairs(params, message):
 
 def _held_out_pairs(embedder, pairs, similar):
     """The validation pairs of an early-stopping fit, as ``fit`` chose them."""
-    _, valid = pair_validation_split(embedder, pairs, similar, embedder._split_seed)
+    _, valid = pair_validation_split(
+        pairs, similar, embedder.validation_fraction, embedder._split_seed
+    )
     return pairs[valid], similar[valid]
 
 
