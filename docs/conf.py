@@ -55,8 +55,8 @@ exclude_patterns = [
 ]
 default_role = "literal"
 pygments_style = "sphinx"
-# Code blocks without a language (the file trees and messages of design.md
-# and the changelog) are not Python; Python blocks name their language.
+# Code blocks without a language (messages and command lines in the Markdown
+# pages and the changelog) are not Python; Python blocks name their language.
 highlight_language = "text"
 
 # -- autodoc, autosummary and numpydoc ----------------------------------------

@@ -16,7 +16,7 @@ Three plots of :mod:`sklearn_contrastive.plotting` on scikit-learn's digits
    validation MAP@R per epoch, with the epoch early stopping kept.
 
 Run as a script with a directory argument, it saves the figures there as PNG
-files instead of showing them; this regenerates the README's images::
+files instead of showing them; this regenerates the user guide's images::
 
     python examples/plot_embedding_diagnostics.py docs/images
 """

@@ -16,7 +16,7 @@ embedding from the training pairs alone, and a verifier that reuses an
 embedder fitted on the digit labels, frozen.
 
 Run as a script with a directory argument, it also saves the ROC curves there
-as ``verification_roc.png``; this regenerates the README's image::
+as ``verification_roc.png``; this regenerates the user guide's image::
 
     python examples/plot_pair_verification.py docs/images
 """

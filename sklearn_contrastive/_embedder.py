@@ -16,6 +16,7 @@ from ._modules import build_module
 from ._net import build_net, fitted_history, train_net
 from ._params import (
     NestedNetParamsMixin,
+    pick,
     resolve_device,
     split_net_params,
     validate_params,
@@ -48,6 +49,8 @@ class ContrastiveEmbedder(
     (``fit(X, pairs=..., similar=...)``), on partial labels
     (``unlabeled_label``) or on no labels at all (``fit(X)``), unlabelled
     rows contributing pairs of corrupted views of themselves.
+
+    Read more in the :ref:`User Guide <user_guide>`.
 
     Parameters
     ----------
@@ -113,9 +116,9 @@ class ContrastiveEmbedder(
     corruption_rate : float, default=0.6
         For rows without a label (``unlabeled_label``, or ``fit(X)`` with no
         ``y``): the fraction of features replaced in each of a row's two
-        views by values from random other rows (SCARF). The two views form a
-        similar pair, views of different rows dissimilar pairs. In
-        ``[0, 1)``.
+        views by the same features' values in random training rows (SCARF).
+        The two views form a similar pair, views of different rows
+        dissimilar pairs. In ``[0, 1)``.
 
     max_epochs : int, default=25
         Number of passes over the training data (the most, with early
@@ -195,8 +198,8 @@ class ContrastiveEmbedder(
 
     random_state : int, RandomState instance or None, default=None
         The only source of randomness: initial weights, dropout, batch
-        sampling, shuffling and the early-stopping split. Pass an int for
-        reproducible output.
+        sampling, shuffling (of explicit pairs too), the corrupted views and
+        the early-stopping split. Pass an int for reproducible output.
 
     verbose : int, default=0
         ``0`` prints nothing; ``1`` prints a table of losses and diagnostics
@@ -224,9 +227,9 @@ class ContrastiveEmbedder(
         these three over every 4th training batch of the fit, the first
         included; an epoch of fewer than 4 batches may repeat the previous
         values),
-        ``dur`` (epoch time in seconds) and, with a validation split,
-        ``valid_loss``, ``valid_precision_at_1`` and ``valid_map_at_r``
-        (with early stopping on explicit pairs, ``valid_pair_loss`` and
+        ``dur`` (epoch time in seconds), ``valid_loss`` with a validation
+        split and, with early stopping, ``valid_precision_at_1`` and
+        ``valid_map_at_r`` (on explicit pairs, ``valid_pair_loss`` and
         ``valid_pair_roc_auc`` instead).
 
     loss_curve_ : list of float
@@ -247,7 +250,8 @@ class ContrastiveEmbedder(
         labels.
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run, counted across ``warm_start`` fits and
+        ``partial_fit`` calls.
 
     n_features_in_ : int
         Number of features seen during ``fit``.
@@ -470,7 +474,7 @@ class ContrastiveEmbedder(
         ) = history
         warn_if_degenerate(
             self.history_,
-            **_pick(params, "margin", "normalize", "similar_weight", "lr"),
+            **pick(params, "margin", "normalize", "similar_weight", "lr"),
             stacklevel=3,  # the caller of fit or partial_fit
         )
         return self
@@ -486,26 +490,26 @@ class ContrastiveEmbedder(
         module, width = build_module(
             self.module,
             X_tensor,
-            **_pick(params, "n_components", "hidden_layer_sizes", "normalize"),
+            **pick(params, "n_components", "hidden_layer_sizes", "normalize"),
             dropout=self.dropout,
             module_kwargs=module_kwargs,
             previous=None if previous is None else previous.module_,
         )
         loader, loader_params = target.loader(
-            sampler_rng, **_pick(params, "samples_per_class", "corruption_rate")
+            sampler_rng, **pick(params, "samples_per_class", "corruption_rate")
         )
-        criterion_params = _pick(params, "margin", "similar_weight", "pair_mining")
+        criterion_params = pick(params, "margin", "similar_weight", "pair_mining")
         net = build_net(
             module,
             # Negative codes are views only when the loader made them so.
             criterion_params={**criterion_params, "views": target.uses_views},
-            optimizer_params=_pick(
+            optimizer_params=pick(
                 params, "optimizer", "lr", "weight_decay", "max_epochs", "batch_size"
             ),
             loader=loader,
             loader_params=loader_params,
             validation=validation,
-            early_stopping_params=_pick(params, "tol", "n_iter_no_change"),
+            early_stopping_params=pick(params, "tol", "n_iter_no_change"),
             user_callbacks=self.callbacks,
             device=device,
             verbose=self.verbose,
@@ -518,7 +522,7 @@ class ContrastiveEmbedder(
             previous=previous,
             incremental=incremental,
             drop_split=validation is not None,
-            **_pick(params, "lr", "weight_decay"),
+            **pick(params, "lr", "weight_decay"),
         )
         return net, width
 
@@ -590,8 +594,3 @@ class ContrastiveEmbedder(
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
-
-
-def _pick(params: dict, *names: str) -> dict:
-    """The entries ``names`` of ``params``, to pass on as keyword arguments."""
-    return {name: params[name] for name in names}

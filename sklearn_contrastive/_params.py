@@ -271,6 +271,11 @@ def split_net_params(net_params: dict | None) -> tuple[dict, dict]:
     return module_kwargs, settings
 
 
+def pick(params: dict, *names: str) -> dict:
+    """The entries ``names`` of ``params``, to pass on as keyword arguments."""
+    return {name: params[name] for name in names}
+
+
 def resolve_optimizer(optimizer) -> type:
     """The optimizer class that the ``optimizer`` parameter names."""
     if isinstance(optimizer, str) and optimizer in OPTIMIZERS:

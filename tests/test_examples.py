@@ -7,7 +7,8 @@ networks for up to a minute each, hence ``slow``: ``pytest -m slow``.
 
 torch runs on one thread here. On two idle cores that costs about 10 %, but
 when other processes compete for the cores, two OpenMP threads that spin-wait
-made the same fits 7 to 14 times slower (see "Threads" in the README).
+made the same fits 7 to 14 times slower (see "Threads" in
+docs/user_guide/devices.rst).
 """
 
 import runpy
