@@ -6,7 +6,26 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_consistent_length
 
-from ._common import _check_embeddings, _check_matplotlib, _default_name, _new_axes
+from ._common import (
+    _DOC_PARTS,
+    _check_embeddings,
+    _check_matplotlib,
+    _default_name,
+    _fill_docstrings,
+    _new_axes,
+)
+
+#: Docstring text of both ``from_*`` methods; see ``_fill_docstrings``.
+_FROM_DOC_PARTS = {
+    "plot_parameters": _DOC_PARTS["ax"]
+    + """
+
+cmap : str or matplotlib Colormap, default=None
+    Colours of the classes; see :meth:`plot`.
+
+scatter_kwargs : dict, default=None
+    Keyword arguments of :meth:`matplotlib.axes.Axes.scatter`.""",
+}
 
 
 class EmbeddingDisplay:
@@ -70,11 +89,9 @@ class EmbeddingDisplay:
 
         Parameters
         ----------
-        ax : matplotlib Axes, default=None
-            Axes to draw on; ``None`` creates a figure with one axes.
+        {ax}
 
-        name : str, default=None
-            Title of the axes; ``None`` uses the display's ``name``.
+        {plot_name}
 
         cmap : str or matplotlib Colormap, default=None
             Colours of the classes; ``None`` uses ``"tab10"`` for up to 10
@@ -146,40 +163,20 @@ class EmbeddingDisplay:
 
         Parameters
         ----------
-        estimator : estimator instance
-            A fitted transformer, e.g. a
-            :class:`~sklearn_contrastive.ContrastiveEmbedder`, or a fitted
-            :class:`~sklearn.pipeline.Pipeline` that ends with one; ``X`` is
-            embedded with its ``transform``.
+        {transformer}
 
         X : array-like of shape (n_samples, n_features)
             Rows to embed.
 
-        y : array-like of shape (n_samples,)
-            Their class labels.
+        {y}
 
-        name : str, default=None
-            Title of the axes; ``None`` uses the class name of the estimator
-            (of the last step of a pipeline).
+        {name_from_estimator}
 
-        ax : matplotlib Axes, default=None
-            Axes to draw on; ``None`` creates a figure with one axes.
+        {plot_parameters}
 
-        cmap : str or matplotlib Colormap, default=None
-            Colours of the classes; see :meth:`plot`.
+        {returns}
 
-        scatter_kwargs : dict, default=None
-            Keyword arguments of :meth:`matplotlib.axes.Axes.scatter`.
-
-        Returns
-        -------
-        display : EmbeddingDisplay
-
-        Examples
-        --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")  # draw off-screen; not needed in a notebook
-        >>> import matplotlib.pyplot as plt
+        {examples}
         >>> from sklearn.datasets import load_iris
         >>> from sklearn_contrastive import ContrastiveEmbedder
         >>> from sklearn_contrastive.plotting import EmbeddingDisplay
@@ -213,30 +210,15 @@ class EmbeddingDisplay:
             projected on their first two principal components, and the axes
             say which share of the variance each keeps.
 
-        y : array-like of shape (n_samples,)
-            Their class labels.
+        {y}
 
-        name : str, default=None
-            Title of the axes; ``None`` sets none.
+        {name}
 
-        ax : matplotlib Axes, default=None
-            Axes to draw on; ``None`` creates a figure with one axes.
+        {plot_parameters}
 
-        cmap : str or matplotlib Colormap, default=None
-            Colours of the classes; see :meth:`plot`.
+        {returns}
 
-        scatter_kwargs : dict, default=None
-            Keyword arguments of :meth:`matplotlib.axes.Axes.scatter`.
-
-        Returns
-        -------
-        display : EmbeddingDisplay
-
-        Examples
-        --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")  # draw off-screen; not needed in a notebook
-        >>> import matplotlib.pyplot as plt
+        {examples}
         >>> from sklearn_contrastive.plotting import EmbeddingDisplay
         >>> display = EmbeddingDisplay.from_embeddings(
         ...     [[0.0, 1.0], [0.5, 1.0], [3.0, 0.0]], ["cat", "cat", "dog"]
@@ -266,3 +248,6 @@ class EmbeddingDisplay:
             )
         display = cls(embeddings, y, axis_labels=axis_labels, name=name)
         return display.plot(ax=ax, cmap=cmap, scatter_kwargs=scatter_kwargs)
+
+
+_fill_docstrings(EmbeddingDisplay, **_FROM_DOC_PARTS)

@@ -9,9 +9,11 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._common import (
+    _DOC_PARTS,
     _check_embeddings,
     _check_matplotlib,
     _default_name,
+    _fill_docstrings,
     _final_step,
     _new_axes,
 )
@@ -134,6 +136,26 @@ def _set_limits(ax, bin_edges, margin, top) -> None:
         ax.set_ylim(0, 1.4 * top)
 
 
+#: Docstring text of both ``from_*`` methods; see ``_fill_docstrings``.
+_FROM_DOC_PARTS = {
+    "random_state": """\
+random_state : int, RandomState instance or None, default=None
+    Draws the pairs when they are sampled. Pass an int for
+    reproducible output.""",
+    "plot_parameters": _DOC_PARTS["ax"]
+    + """
+
+bins : int, sequence or str, default=50
+    Bins shared by both histograms; see :meth:`plot`.
+
+hist_kwargs : dict, default=None
+    Keyword arguments of :meth:`matplotlib.axes.Axes.hist`.
+
+line_kwargs : dict, default=None
+    Keyword arguments of :meth:`matplotlib.axes.Axes.axvline`.""",
+}
+
+
 class PairDistanceDisplay:
     """Distributions of similar-pair and dissimilar-pair distances.
 
@@ -229,11 +251,9 @@ class PairDistanceDisplay:
 
         Parameters
         ----------
-        ax : matplotlib Axes, default=None
-            Axes to draw on; ``None`` creates a figure with one axes.
+        {ax}
 
-        name : str, default=None
-            Title of the axes; ``None`` uses the display's ``name``.
+        {plot_name}
 
         bins : int, sequence or str, default=50
             Bins shared by both histograms, as
@@ -321,17 +341,12 @@ class PairDistanceDisplay:
 
         Parameters
         ----------
-        estimator : estimator instance
-            A fitted transformer, e.g. a
-            :class:`~sklearn_contrastive.ContrastiveEmbedder`, or a fitted
-            :class:`~sklearn.pipeline.Pipeline` that ends with one; ``X`` is
-            embedded with its ``transform``.
+        {transformer}
 
         X : array-like of shape (n_samples, n_features)
             Rows to embed; held-out rows show how the embedding generalises.
 
-        y : array-like of shape (n_samples,)
-            Their class labels.
+        {y}
 
         margin : float, default=None
             Margin to draw; ``None`` takes the ``margin`` parameter of the
@@ -343,35 +358,15 @@ class PairDistanceDisplay:
             pairs when there are no more, else ``max_pairs`` pairs drawn
             uniformly at random (with replacement).
 
-        random_state : int, RandomState instance or None, default=None
-            Draws the pairs when they are sampled. Pass an int for
-            reproducible output.
+        {random_state}
 
-        name : str, default=None
-            Title of the axes; ``None`` uses the class name of the estimator
-            (of the last step of a pipeline).
+        {name_from_estimator}
 
-        ax : matplotlib Axes, default=None
-            Axes to draw on; ``None`` creates a figure with one axes.
+        {plot_parameters}
 
-        bins : int, sequence or str, default=50
-            Bins shared by both histograms; see :meth:`plot`.
+        {returns}
 
-        hist_kwargs : dict, default=None
-            Keyword arguments of :meth:`matplotlib.axes.Axes.hist`.
-
-        line_kwargs : dict, default=None
-            Keyword arguments of :meth:`matplotlib.axes.Axes.axvline`.
-
-        Returns
-        -------
-        display : PairDistanceDisplay
-
-        Examples
-        --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")  # draw off-screen; not needed in a notebook
-        >>> import matplotlib.pyplot as plt
+        {examples}
         >>> from sklearn.datasets import load_iris
         >>> from sklearn.pipeline import make_pipeline
         >>> from sklearn.preprocessing import StandardScaler
@@ -427,8 +422,7 @@ class PairDistanceDisplay:
         embeddings : array-like of shape (n_samples, n_components)
             Embeddings, e.g. the output of ``transform``; at least 2 rows.
 
-        y : array-like of shape (n_samples,)
-            Their class labels.
+        {y}
 
         margin : float, default=None
             Margin to draw; ``None`` draws none.
@@ -439,34 +433,15 @@ class PairDistanceDisplay:
             with ``i != j`` drawn uniformly at random (with replacement).
             Memory is O(max_pairs), never ``n_samples x n_samples``.
 
-        random_state : int, RandomState instance or None, default=None
-            Draws the pairs when they are sampled. Pass an int for
-            reproducible output.
+        {random_state}
 
-        name : str, default=None
-            Title of the axes; ``None`` sets none.
+        {name}
 
-        ax : matplotlib Axes, default=None
-            Axes to draw on; ``None`` creates a figure with one axes.
+        {plot_parameters}
 
-        bins : int, sequence or str, default=50
-            Bins shared by both histograms; see :meth:`plot`.
+        {returns}
 
-        hist_kwargs : dict, default=None
-            Keyword arguments of :meth:`matplotlib.axes.Axes.hist`.
-
-        line_kwargs : dict, default=None
-            Keyword arguments of :meth:`matplotlib.axes.Axes.axvline`.
-
-        Returns
-        -------
-        display : PairDistanceDisplay
-
-        Examples
-        --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")  # draw off-screen; not needed in a notebook
-        >>> import matplotlib.pyplot as plt
+        {examples}
         >>> from sklearn_contrastive.plotting import PairDistanceDisplay
         >>> embeddings = [[0.0, 0.0], [0.0, 0.5], [2.0, 0.0], [2.0, 1.0]]
         >>> display = PairDistanceDisplay.from_embeddings(
@@ -486,3 +461,6 @@ class PairDistanceDisplay:
         return display.plot(
             ax=ax, bins=bins, hist_kwargs=hist_kwargs, line_kwargs=line_kwargs
         )
+
+
+_fill_docstrings(PairDistanceDisplay, **_FROM_DOC_PARTS)

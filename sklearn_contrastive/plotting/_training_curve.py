@@ -12,7 +12,13 @@ from .._history_keys import (
     VALID_MAP_AT_R,
     VALID_PAIR_LOSS,
 )
-from ._common import _check_matplotlib, _default_name, _final_step, _new_axes
+from ._common import (
+    _check_matplotlib,
+    _default_name,
+    _fill_docstrings,
+    _final_step,
+    _new_axes,
+)
 
 #: The loss curves, by history key: label, colour, line style. Early stopping
 #: monitors VALID_MAP_AT_R (drawn on a second y-axis), or VALID_PAIR_LOSS
@@ -144,8 +150,7 @@ class TrainingCurveDisplay:
             Axes for the losses; ``None`` creates a figure with one axes. The
             MAP@R axis is a twin of it (:meth:`~matplotlib.axes.Axes.twinx`).
 
-        name : str, default=None
-            Title of the axes; ``None`` uses the display's ``name``.
+        {plot_name}
 
         Returns
         -------
@@ -230,22 +235,15 @@ class TrainingCurveDisplay:
             estimator with a ``history_`` attribute. With early stopping, the
             epoch whose weights were kept is marked.
 
-        name : str, default=None
-            Title of the axes; ``None`` uses the class name of the estimator
-            (of the last step of a pipeline).
+        {name_from_estimator}
 
-        ax : matplotlib Axes, default=None
-            Axes to draw on; ``None`` creates a figure with one axes.
+        {ax}
 
         Returns
         -------
         display : TrainingCurveDisplay
 
-        Examples
-        --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")  # draw off-screen; not needed in a notebook
-        >>> import matplotlib.pyplot as plt
+        {examples}
         >>> from sklearn.datasets import load_iris
         >>> from sklearn_contrastive import ContrastiveEmbedder
         >>> from sklearn_contrastive.plotting import TrainingCurveDisplay
@@ -284,3 +282,6 @@ class TrainingCurveDisplay:
             name=_default_name(estimator) if name is None else name,
         )
         return display.plot(ax=ax)
+
+
+_fill_docstrings(TrainingCurveDisplay)
