@@ -54,6 +54,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_vs_torch.py
+	$(PY) benchmarks/bench_overrides.py
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/bench_quality.py

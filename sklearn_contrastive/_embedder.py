@@ -441,13 +441,17 @@ class ContrastiveEmbedder(
         )
         known = self.classes_ if incremental and previous is not None else None
         target = TrainingTarget.from_fit(
-            len(X), y, pairs, similar, self.unlabeled_label, known
+            len(X),
+            y,
+            pairs,
+            similar,
+            unlabeled_label=self.unlabeled_label,
+            known_classes=known,
         )
         target.check_options(params, incremental)
         device = resolve_device(self.device)
         if previous is None:
-            # Warm-start fits of the same data keep the first fit's split, so
-            # that its validation rows stay out of training.
+            # Warm-start fits keep this split: validation rows stay held out.
             self._split_seed = int(split_seed)
         validation = None
         if self.early_stopping and not incremental:

@@ -66,6 +66,7 @@ class TrainingTarget:
         y=None,
         pairs=None,
         similar=None,
+        *,
         unlabeled_label=None,
         known_classes=None,
     ) -> TrainingTarget:

@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _harness  # noqa: E402
+import bench_overrides  # noqa: E402
 import bench_quality  # noqa: E402
 import bench_scale  # noqa: E402
 import bench_startup  # noqa: E402
@@ -325,3 +326,37 @@ def test_evaluate_fits_on_pairs_when_given_them():
         random_state=0,
     )
     assert 0 <= accuracy <= 1 and epochs == 2 and epoch_time > 0 and seconds > 0
+
+
+# -- bench_overrides --------------------------------------------------------------
+
+
+def test_overrides_are_switched_off_and_restored(tmp_path):
+    """Each override runs against skorch's own method and is put back, even
+    when a fit fails half-way; the table has a row per data set and override."""
+    from sklearn_contrastive._net import ContrastiveNet
+
+    before = dict(vars(ContrastiveNet))
+    records = bench_overrides.main(
+        ["--datasets", "wine", "--repeats", "2", "--max-epochs", "1"]
+        + ["--out", str(tmp_path)]
+    )
+    assert dict(vars(ContrastiveNet)) == before
+    assert [r["override"] for r in records] == list(bench_overrides.OVERRIDES)
+    assert all(r["repeats"] == 2 and r["ratio"] > 0 for r in records)
+    lines = (tmp_path / "overrides.md").read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| wine |")]
+    assert [row.split(" | ")[1] for row in rows] == list(bench_overrides.OVERRIDES)
+
+    def failing(self, *args, **kwargs):
+        raise RuntimeError("a fit that fails")
+
+    replaced = bench_overrides.OVERRIDES["EpochHistory"]
+    X, _, y, _ = datasets.DATASETS["wine"](0)
+    try:
+        bench_overrides.OVERRIDES["EpochHistory"] = {"initialize_history": failing}
+        with pytest.raises(RuntimeError, match="a fit that fails"):
+            bench_overrides.measure(X, y, "EpochHistory", repeats=1, max_epochs=1)
+    finally:
+        bench_overrides.OVERRIDES["EpochHistory"] = replaced
+    assert dict(vars(ContrastiveNet)) == before
