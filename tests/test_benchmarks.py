@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _harness  # noqa: E402
+import bench_open_set  # noqa: E402
 import bench_overrides  # noqa: E402
 import bench_quality  # noqa: E402
 import bench_scale  # noqa: E402
@@ -278,7 +279,22 @@ def test_speed_needs_a_repeat(capsys):
     assert "needs at least 1 repeat; got 0" in capsys.readouterr().err
 
 
-def test_speed_repeats_until_the_estimators_fits_add_up_to_min_seconds(tmp_path):
+class _SteadyClock:
+    """``time`` for bench_vs_torch: every timed fit lasts 0.125 s, so that a
+    test of the stopping rule does not depend on the machine's speed."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 0.125  # the time between two readings
+        return self.now
+
+
+def test_speed_repeats_until_the_estimators_fits_add_up_to_min_seconds(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(bench_vs_torch, "time", _SteadyClock())
     bench_vs_torch.main(
         ["--repeats", "1", "--min-seconds", "0.2", "--max-epochs", "1"]
         + ["--datasets", "wine", "--out", str(tmp_path)]
@@ -360,3 +376,60 @@ def test_overrides_are_switched_off_and_restored(tmp_path):
     finally:
         bench_overrides.OVERRIDES["EpochHistory"] = replaced
     assert dict(vars(ContrastiveNet)) == before
+
+
+# -- bench_open_set ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["digits", "many_classes"])
+def test_open_set_protocols_keep_the_unseen_classes_apart(name):
+    X, y, seen, scaler = datasets.OPEN_SET[name]()
+    assert len(X) == len(y) and X.ndim == 2
+    classes = np.unique(y)
+    assert 0 < len(seen) < len(classes) and np.isin(seen, classes).all()
+    assert len(np.unique(y[~np.isin(y, seen)])) >= 5  # several unseen classes
+    assert hasattr(scaler, "fit") and hasattr(scaler, "transform")
+
+
+def test_many_classes_has_40_classes_and_loud_noise():
+    X, y = datasets.many_classes(n_samples=2000)
+    assert X.shape == (2000, 100) and len(np.unique(y)) == 40
+    assert X[:, 60:].std() > 5 * X[:, :60].std()  # the 40 noise columns
+
+
+def test_open_set_job_scores_the_unseen_classes_only(monkeypatch):
+    """The open-set scores come from the unseen rows only: with the rows of
+    the unseen classes replaced by copies of one class, retrieval among them
+    is perfect whatever the method learnt."""
+    X, y, seen, scaler = datasets.OPEN_SET["digits"]()
+
+    def one_unseen_class():
+        X2, y2 = X.copy(), y.copy()
+        unseen = ~np.isin(y2, seen)
+        y2[unseen] = np.where(np.arange(unseen.sum()) % 2 == 0, 5, 6)
+        X2[np.flatnonzero(unseen)[::2]] = X2[np.flatnonzero(unseen)[0]]
+        X2[np.flatnonzero(unseen)[1::2]] = X2[np.flatnonzero(unseen)[1]]
+        return X2, y2, seen, scaler
+
+    monkeypatch.setitem(datasets.OPEN_SET, "digits", one_unseen_class)
+    result = bench_open_set.open_set_job("digits", "raw", seed=0)
+    assert result["map_at_r"] == 1.0 and result["precision_at_1"] == 1.0
+    assert result["classes"] == "5 seen / 2 unseen"
+    assert 0 <= result["accuracy"] <= 1 and -1 <= result["ari"] <= 1
+
+
+def test_open_set_table_and_outputs(tmp_path):
+    records = bench_open_set.main(
+        ["--datasets", "digits", "--methods", "raw", "contrastive", "--seeds", "0"]
+        + ["--params", '{"max_epochs": 1, "n_components": 4}']
+        + ["--time-cap", "120", "--out", str(tmp_path)]
+    )
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert records[1]["result"]["n_components"] == 4
+    table = (tmp_path / "open_set.md").read_text().splitlines()
+    rows = [line for line in table if line.startswith("| digits |")]
+    assert [row.split(" | ")[1] for row in rows] == [
+        "raw features",
+        "ContrastiveEmbedder",
+    ]
+    assert json.loads((tmp_path / "open_set.json").read_text())["records"]
