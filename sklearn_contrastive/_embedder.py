@@ -12,17 +12,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._callbacks import warn_if_degenerate
-from ._modules import build_module
-from ._net import build_net, fitted_history, train_net
+from ._net import fitted_history
 from ._params import (
     NestedNetParamsMixin,
     pick,
     resolve_device,
-    split_net_params,
     validate_params,
 )
 from ._runtime import as_tensor, seeded_torch, torch_threads
 from ._targets import TrainingTarget
+from ._train import train
 from .metrics import mean_average_precision_at_r
 from .networks import embed
 
@@ -432,8 +431,8 @@ class ContrastiveEmbedder(
             X = validate_data(self, X, dtype=np.float32, reset=previous is None)
         else:
             X, y = validate_data(self, X, y, dtype=np.float32, reset=previous is None)
-        validate_params(self)
         params = self.get_params(deep=False)
+        validate_params(params)
         if previous is None:
             self._random_state = check_random_state(self.random_state)
         torch_seed, sampler_seed, split_seed = self._random_state.randint(
@@ -460,8 +459,15 @@ class ContrastiveEmbedder(
             )
         with torch_threads(self.n_threads), seeded_torch(int(torch_seed), device):
             sampler_rng = np.random.default_rng(sampler_seed)
-            net, width = self._train(
-                X, target, sampler_rng, validation, device, previous, incremental
+            net, width = train(
+                X,
+                target,
+                params,
+                sampler_rng=sampler_rng,
+                validation=validation,
+                device=device,
+                previous=previous,
+                incremental=incremental,
             )
         history = fitted_history(net, validation and validation.monitor)
 
@@ -482,53 +488,6 @@ class ContrastiveEmbedder(
             stacklevel=3,  # the caller of fit or partial_fit
         )
         return self
-
-    def _train(self, X, target, sampler_rng, validation, device, previous, incremental):
-        """Build the module and the skorch net from the parameters, and train.
-
-        Returns the trained net and the embedding width.
-        """
-        params = self.get_params(deep=False)
-        X_tensor = as_tensor(X)
-        module_kwargs, settings = split_net_params(self.net_params)
-        module, width = build_module(
-            self.module,
-            X_tensor,
-            **pick(params, "n_components", "hidden_layer_sizes", "normalize"),
-            dropout=self.dropout,
-            module_kwargs=module_kwargs,
-            previous=None if previous is None else previous.module_,
-        )
-        loader, loader_params = target.loader(
-            sampler_rng, **pick(params, "samples_per_class", "corruption_rate")
-        )
-        criterion_params = pick(params, "margin", "similar_weight", "pair_mining")
-        net = build_net(
-            module,
-            # Negative codes are views only when the loader made them so.
-            criterion_params={**criterion_params, "views": target.uses_views},
-            optimizer_params=pick(
-                params, "optimizer", "lr", "weight_decay", "max_epochs", "batch_size"
-            ),
-            loader=loader,
-            loader_params=loader_params,
-            validation=validation,
-            early_stopping_params=pick(params, "tol", "n_iter_no_change"),
-            user_callbacks=self.callbacks,
-            device=device,
-            verbose=self.verbose,
-            settings=settings,
-        )
-        train_net(
-            net,
-            X_tensor,
-            None if target.y is None else as_tensor(target.y),
-            previous=previous,
-            incremental=incremental,
-            drop_split=validation is not None,
-            **pick(params, "lr", "weight_decay"),
-        )
-        return net, width
 
     def transform(self, X):
         """Embed ``X`` with the trained network.

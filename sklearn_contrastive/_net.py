@@ -1,10 +1,12 @@
 """The one door to skorch: the net class one fit trains, and its construction.
 
 Everything that subclasses skorch's :class:`~skorch.NeuralNet` (or its
-``History`` and ``PassthroughScoring``) lives here, and it goes through
-skorch's documented override points: ``get_default_callbacks``,
-``initialize_history``, ``on_train_begin``, ``train_step``,
-``train_step_single`` and ``get_loss``; no private skorch method is called.
+``History`` and ``PassthroughScoring``) lives here. It goes through skorch's
+override points: ``initialize_history``, the net's own ``on_train_begin`` and
+``on_epoch_begin`` hooks, ``train_step``, ``train_step_single`` and
+``get_loss``, and the ``_default_callbacks`` property, which skorch's own
+``NeuralNetClassifier`` overrides the same way; no private skorch method is
+called.
 The other modules use skorch only as a library: ``Callback`` subclasses
 (``_callbacks.py``), ``Dataset`` and ``EarlyStopping``.
 """
@@ -32,7 +34,14 @@ from torch import nn
 from ._callbacks import FiniteLossGuard, PairDiagnostics
 from ._data import BatchLoader
 from ._history_keys import EPOCH, TRAIN_LOSS
-from ._params import OPTIMIZERS, resolve_optimizer
+from ._params import (
+    EARLY_STOPPING,
+    LOSS_GUARD,
+    OPTIMIZERS,
+    PAIR_DIAGNOSTICS,
+    PROGRESS_BAR,
+    resolve_optimizer,
+)
 from ._validation import Validation
 from .losses import ContrastiveLoss
 
@@ -124,7 +133,11 @@ class ContrastiveNet(NeuralNet):
     validation step, a callback) left the module or criterion in eval mode.
     """
 
-    def get_default_callbacks(self):
+    @property
+    def _default_callbacks(self):
+        # The one private name of skorch used here, overridden as skorch's own
+        # NeuralNetClassifier does: get_default_callbacks and get_params (for
+        # the callbacks__<name> parameters) both read it.
         return [
             (
                 name,
@@ -136,7 +149,7 @@ class ContrastiveNet(NeuralNet):
             )
             if isinstance(callback, PassthroughScoring)
             else (name, callback)
-            for name, callback in super().get_default_callbacks()
+            for name, callback in super()._default_callbacks
         ]
 
     def initialize_history(self):
@@ -148,10 +161,20 @@ class ContrastiveNet(NeuralNet):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
+        # Decided at the first epoch, after every callback's on_train_begin.
+        self.plain_step_ = None
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+        if self.plain_step_ is not None:
+            return
         # Every submodule in training mode once: a module instance handed
-        # over in eval mode may sit inside a wrapper that is not.
+        # over in eval mode may sit inside a wrapper that is not, and a
+        # callback's on_train_begin may have changed a mode.
         self._train_mode()
-        # Decided once per fit: the callbacks and the optimizer are set by now.
+        # Once per fit: the callbacks and the optimizer are final by now.
         self.plain_step_ = type(
             self.optimizer_
         ) in SINGLE_EVALUATION_OPTIMIZERS and not any(
@@ -208,14 +231,14 @@ def net_callbacks(
     stopping epoch it prints the reason for stopping instead of a row.)
     """
     callbacks = [
-        ("finite_loss_guard", FiniteLossGuard(lr=lr)),
-        ("pair_diagnostics", PairDiagnostics()),
+        (LOSS_GUARD, FiniteLossGuard(lr=lr)),
+        (PAIR_DIAGNOSTICS, PairDiagnostics()),
     ]
     if validation is not None:
         callbacks.append((validation.name, validation.callback))
     callbacks += copy.deepcopy(list(user_callbacks or []))
     if verbose >= 2:
-        callbacks.append(("progress_bar", ProgressBar()))
+        callbacks.append((PROGRESS_BAR, ProgressBar()))
     if validation is not None:
         early_stopping = EarlyStopping(
             monitor=validation.monitor,
@@ -227,7 +250,7 @@ def net_callbacks(
             patience=int(n_iter_no_change) + 1,
             load_best=True,
         )
-        callbacks.append(("early_stopping", early_stopping))
+        callbacks.append((EARLY_STOPPING, early_stopping))
     return callbacks
 
 
@@ -235,7 +258,7 @@ def build_net(
     module: nn.Module,
     *,
     criterion_params: dict,
-    optimizer_params: dict,
+    training_params: dict,
     loader: type,
     loader_params: dict,
     validation: Validation | None,
@@ -251,7 +274,7 @@ def build_net(
     ----------
     criterion_params : dict
         Arguments of :class:`~sklearn_contrastive.losses.ContrastiveLoss`.
-    optimizer_params : dict
+    training_params : dict
         ``optimizer`` (a name or class), ``lr``, ``weight_decay``, ``max_epochs`` and
         ``batch_size``.
     loader, loader_params
@@ -275,11 +298,11 @@ def build_net(
         "module": module,
         "criterion": ContrastiveLoss,
         **{f"criterion__{k}": v for k, v in criterion_params.items()},
-        "optimizer": resolve_optimizer(optimizer_params["optimizer"]),
-        "lr": float(optimizer_params["lr"]),
-        "optimizer__weight_decay": float(optimizer_params["weight_decay"]),
-        "max_epochs": int(optimizer_params["max_epochs"]),
-        "batch_size": int(optimizer_params["batch_size"]),
+        "optimizer": resolve_optimizer(training_params["optimizer"]),
+        "lr": float(training_params["lr"]),
+        "optimizer__weight_decay": float(training_params["weight_decay"]),
+        "max_epochs": int(training_params["max_epochs"]),
+        "batch_size": int(training_params["batch_size"]),
         "iterator_train": loader,
         **{f"iterator_train__{k}": v for k, v in loader_params.items()},
         "iterator_valid": BatchLoader,
@@ -289,7 +312,7 @@ def build_net(
         "callbacks": net_callbacks(
             validation,
             user_callbacks,
-            lr=optimizer_params["lr"],
+            lr=training_params["lr"],
             verbose=verbose,
             **early_stopping_params,
         ),
@@ -394,7 +417,7 @@ def fitted_history(net: NeuralNet, monitor: str | None):
     if not monitor:
         return history, loss_curve, None, None
     scores = [epoch.get(monitor, math.nan) for epoch in history]
-    best_epoch = dict(net.callbacks_)["early_stopping"].best_epoch_
+    best_epoch = dict(net.callbacks_)[EARLY_STOPPING].best_epoch_
     kept = [e[monitor] for e in history if e[EPOCH] == best_epoch]
     # No epoch improved (the score was never defined): nothing was kept.
     return history, loss_curve, scores, kept[0] if kept else math.nan

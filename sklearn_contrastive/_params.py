@@ -61,14 +61,21 @@ _RESERVED_NET_PARAMS = {
     "module__n_features_in": "the data (it is the number of columns of X)",
 }
 
-#: Names of the callbacks every fit adds; user callbacks may not reuse them.
+#: Names of the callbacks every fit adds (``_net.net_callbacks``).
+LOSS_GUARD = "finite_loss_guard"
+PAIR_DIAGNOSTICS = "pair_diagnostics"
+VALIDATION_RETRIEVAL = "validation_retrieval"
+VALIDATION_PAIRS = "validation_pairs"
+EARLY_STOPPING = "early_stopping"
+PROGRESS_BAR = "progress_bar"
+#: User callbacks may not reuse them.
 INTERNAL_CALLBACKS = (
-    "finite_loss_guard",
-    "pair_diagnostics",
-    "validation_retrieval",
-    "validation_pairs",
-    "early_stopping",
-    "progress_bar",
+    LOSS_GUARD,
+    PAIR_DIAGNOSTICS,
+    VALIDATION_RETRIEVAL,
+    VALIDATION_PAIRS,
+    EARLY_STOPPING,
+    PROGRESS_BAR,
 )
 
 
@@ -132,11 +139,21 @@ class NestedNetParamsMixin:
         return self
 
 
-def validate_params(est) -> None:
-    """Check every parameter of ``est``; raise ValueError or TypeError."""
-    params = est.get_params(deep=False)
+def validate_params(params: dict) -> None:
+    """Check the estimator's parameters (``get_params(deep=False)``); raise
+    ValueError or TypeError for the first bad one."""
     _check_numbers(params)
-    sizes = params["hidden_layer_sizes"]
+    for name in _FLAGS:
+        if not isinstance(params[name], (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False; got {params[name]!r}.")
+    check_pair_mining(params["pair_mining"])
+    resolve_optimizer(params["optimizer"])
+    check_module(params["module"])
+    check_callbacks(params["callbacks"])
+    check_net_params(params["net_params"], params["module"], params["early_stopping"])
+
+
+def _check_hidden_layer_sizes(sizes) -> None:
     if not (
         isinstance(sizes, (tuple, list))
         and all(
@@ -150,20 +167,22 @@ def validate_params(est) -> None:
             "hidden_layer_sizes must be a tuple of positive integers such as "
             f"(256, 128), or () for a linear map; got {sizes!r}."
         )
-    marker = params["unlabeled_label"]
+
+
+def _check_unlabeled_label(marker) -> None:
     if marker is not None and not isinstance(marker, (numbers.Integral, str)):
         raise TypeError(
             "unlabeled_label must be None, an int (scikit-learn's semi-supervised "
             f"convention is -1) or a str; got {marker!r}."
         )
-    for name in _FLAGS:
-        if not isinstance(params[name], (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False; got {params[name]!r}.")
-    check_pair_mining(params["pair_mining"])
-    resolve_optimizer(params["optimizer"])
-    check_module(params["module"])
-    check_callbacks(params["callbacks"])
-    check_net_params(params["net_params"], params["module"], params["early_stopping"])
+
+
+#: Checks of non-numeric parameters that run right after a numeric one, so
+#: that the first error a user sees does not depend on the table's layout.
+_CHECKS_AFTER = {
+    "n_components": ("hidden_layer_sizes", _check_hidden_layer_sizes),
+    "corruption_rate": ("unlabeled_label", _check_unlabeled_label),
+}
 
 
 def _check_numbers(params: dict) -> None:
@@ -185,6 +204,9 @@ def _check_numbers(params: dict) -> None:
             max_val=max_val,
             include_boundaries=boundaries,
         )
+        if name in _CHECKS_AFTER:
+            other, check = _CHECKS_AFTER[name]
+            check(params[other])
     for name, kind, *_ in _SCALARS:
         # check_scalar lets NaN and inf through its bounds.
         if kind is numbers.Real and not math.isfinite(params[name]):

@@ -28,7 +28,7 @@ from ._validation import (
     row_validation,
     validation_split,
 )
-from .losses import explicit_pairs_mining_message
+from .losses import _explicit_pairs_mining_message
 from .pairs import max_samples_per_class
 
 
@@ -205,7 +205,7 @@ def label_only_options(params, what, incremental=False):
         )
     pair_mining = params.get("pair_mining", "all")
     if what == "explicit pairs" and pair_mining != "all":
-        reasons["pair_mining"] = explicit_pairs_mining_message(pair_mining)
+        reasons["pair_mining"] = _explicit_pairs_mining_message(pair_mining)
     return reasons
 
 

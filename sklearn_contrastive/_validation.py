@@ -19,6 +19,7 @@ from skorch.dataset import Dataset
 
 from ._callbacks import ValidationPairs, ValidationRetrieval
 from ._history_keys import VALID_MAP_AT_R, VALID_PAIR_LOSS
+from ._params import VALIDATION_PAIRS, VALIDATION_RETRIEVAL
 from ._runtime import as_tensor
 
 
@@ -158,7 +159,7 @@ def row_validation(X_valid: np.ndarray, y_valid: np.ndarray, seed: int) -> Valid
     """Held-out labelled rows: retrieval MAP@R among them, and their loss.
     ``seed`` draws the rows ranked when there are too many."""
     return Validation(
-        name="validation_retrieval",
+        name=VALIDATION_RETRIEVAL,
         callback=ValidationRetrieval(*retrieval_subset(X_valid, y_valid, seed)),
         monitor=VALID_MAP_AT_R,
         lower_is_better=False,
@@ -173,7 +174,7 @@ def pair_validation(
     may also be in training pairs; the pairs themselves are not trained on."""
     rows, positions = np.unique(pairs.ravel(), return_inverse=True)
     return Validation(
-        name="validation_pairs",
+        name=VALIDATION_PAIRS,
         callback=ValidationPairs(
             as_tensor(X[rows]), positions.reshape(-1, 2), similar.astype(bool)
         ),

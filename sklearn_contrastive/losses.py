@@ -116,7 +116,7 @@ def contrastive_loss(
     return losses.mean()
 
 
-def explicit_pairs_mining_message(pair_mining: str) -> str:
+def _explicit_pairs_mining_message(pair_mining: str) -> str:
     """Why ``pair_mining`` other than ``"all"`` cannot apply to explicit pairs."""
     return (
         f"pair_mining={pair_mining!r} chooses among the pairs formed from "
@@ -284,7 +284,7 @@ class ContrastiveLoss(nn.Module):
 
     def _explicit_pairs_loss(self, embeddings, pairs, similar):
         if self.pair_mining != "all":
-            raise ValueError(explicit_pairs_mining_message(self.pair_mining))
+            raise ValueError(_explicit_pairs_mining_message(self.pair_mining))
         # (n_pairs,) distances; each row was embedded once, pairs index it.
         distances = paired_distances(embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
         dissimilar = ~similar.bool()

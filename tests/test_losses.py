@@ -746,3 +746,17 @@ def test_negative_labels_are_classes_unless_views_is_set():
     assert plain > 0
     views = ContrastiveLoss(views=True)(embeddings, torch.tensor([-1, -1, -1, 1, 1, 1]))
     assert views < plain
+
+
+def test_hard_mining_refuses_explicit_pairs():
+    criterion = ContrastiveLoss(pair_mining="hard")
+    embeddings = torch.zeros(3, 2)
+    msg = (
+        "pair_mining='hard' chooses among the pairs formed from class labels "
+        "inside a batch; with explicit pairs every pair given counts. Use "
+        "pair_mining='all'."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        criterion(
+            embeddings, pairs=torch.tensor([[0, 1]]), similar=torch.tensor([True])
+        )

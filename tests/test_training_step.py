@@ -137,3 +137,33 @@ def test_training_mode_is_restored_after_a_callback_leaves_eval_mode(iris, fast_
     # The first forward pass is the width probe, in eval mode.
     modes = est.net_.module_.modes[1:]
     assert modes[:steps] == [True] * steps
+
+
+class _RecordsDropoutMode(_RecordsMode):
+    """Notes whether its dropout layer ran in training mode."""
+
+    def forward(self, X):
+        self.modes.append(self.layers[1].training)
+        return self.layers(X)
+
+
+class _DropoutOffAtTrainBegin(Callback):
+    """Puts the network's dropout layer in eval mode when the fit starts."""
+
+    def on_train_begin(self, net, **kwargs):
+        net.module_.layers[1].eval()
+
+
+def test_training_mode_is_set_after_the_callbacks_start(iris, fast_params):
+    """A callback's on_train_begin runs before the first epoch; the training
+    mode of every submodule is set after it, as skorch sets it per batch."""
+    X, y = iris
+    est = ContrastiveEmbedder(
+        **fast_params,
+        module=_RecordsDropoutMode,
+        normalize=False,
+        callbacks=[_DropoutOffAtTrainBegin()],
+    ).fit(X, y)
+    steps = sum(epoch["train_batch_count"] for epoch in est.history_)
+    # The first forward pass is the width probe, in eval mode.
+    assert est.net_.module_.modes[1 : steps + 1] == [True] * steps
