@@ -88,6 +88,52 @@ def gaussian_classes(n_samples, n_features=50, n_classes=10, seed=0, chunk=100_0
     return X, y
 
 
+def many_classes(n_samples=8_000):
+    """A many-class set for the open-set benchmark: 40 classes, 100 features.
+
+    ``make_classification`` with 12 informative of 60 features and one
+    cluster per class, plus 40 columns of N(0, 10^2) noise (loud: ten times
+    the informative columns' scale). Not split or scaled; see
+    :func:`open_set_split`.
+    """
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=60,
+        n_informative=12,
+        n_redundant=0,
+        n_classes=40,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    noise = np.random.default_rng(0).normal(0.0, 10.0, size=(n_samples, 40))
+    return np.hstack([X, noise]), y
+
+
+def _divide_by_16(X):
+    return X / 16
+
+
+def digits_open_set():
+    """Digits for the open-set protocol: pixels scaled to [0, 1] (``X / 16``),
+    digits 0-4 seen in fit, 5-9 unseen."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = load_digits(return_X_y=True)
+    return X, y, np.arange(5), FunctionTransformer(_divide_by_16)
+
+
+def many_classes_open_set():
+    """The many-class set for the open-set protocol: standardised, classes
+    0-19 seen in fit, 20-39 unseen."""
+    X, y = many_classes()
+    return X, y, np.arange(20), StandardScaler()
+
+
+#: Open-set protocols: ``(X, y, seen classes, scaler)``, unscaled; the
+#: scaler is fitted on the rows a method is fitted on.
+OPEN_SET = {"digits": digits_open_set, "many_classes": many_classes_open_set}
+
+
 DATASETS = {
     "digits": digits,
     "hard_synthetic": hard_synthetic,
