@@ -191,6 +191,23 @@ def hold_memory(gib: float, hold_s: float) -> int:
     return len(block)
 
 
+def add_job_arguments(parser, out: Path) -> None:
+    """The options of a benchmark whose jobs run under :func:`run_capped`:
+    ``--seeds``, ``--time-cap``, ``--memory-cap``, ``--threads`` and ``--out``
+    (default ``out``)."""
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--time-cap", type=float, default=600.0, help="seconds per job (default 600)"
+    )
+    parser.add_argument(
+        "--memory-cap", type=float, default=8.0, help="GiB per job (default 8)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads per job (default: cores)"
+    )
+    parser.add_argument("--out", type=Path, default=out)
+
+
 def _format_number(value: float) -> str:
     return f"{value:g}"
 

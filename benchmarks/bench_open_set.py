@@ -206,14 +206,10 @@ def main(argv=None) -> list[dict]:
     parser.add_argument(
         "--methods", nargs="+", default=list(METHODS), choices=list(METHODS)
     )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
         "--params", type=json.loads, default=None, help="ContrastiveEmbedder settings"
     )
-    parser.add_argument("--time-cap", type=float, default=600.0)
-    parser.add_argument("--memory-cap", type=float, default=8.0)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    _harness.add_job_arguments(parser, out=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
 
     machine = _harness.machine_description()

@@ -363,23 +363,13 @@ def main(argv=None) -> list[dict]:
     parser.add_argument(
         "--methods", nargs="+", default=list(METHODS), choices=list(METHODS)
     )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument(
-        "--time-cap", type=float, default=600.0, help="seconds per job (default 600)"
-    )
-    parser.add_argument(
-        "--memory-cap", type=float, default=8.0, help="GiB per job (default 8)"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="threads per job (default: cores)"
-    )
+    _harness.add_job_arguments(parser, out=Path(__file__).parent / "results")
     parser.add_argument(
         "--max-epochs",
         type=int,
         default=None,
         help="ContrastiveEmbedder's max_epochs (default: its own default)",
     )
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
 
     machine = _harness.machine_description()
