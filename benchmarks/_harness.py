@@ -208,6 +208,15 @@ def add_job_arguments(parser, out: Path) -> None:
     parser.add_argument("--out", type=Path, default=out)
 
 
+def job_caps(args) -> dict:
+    """The :func:`run_capped` caps from :func:`add_job_arguments`' options."""
+    return {
+        "time_cap": args.time_cap,
+        "memory_cap_gib": args.memory_cap,
+        "threads": args.threads,
+    }
+
+
 def _format_number(value: float) -> str:
     return f"{value:g}"
 

@@ -45,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _harness  # noqa: E402
-from bench_quality import METHODS, make_method, missing_requirement  # noqa: E402
+from bench_quality import METHODS, make_method, run_jobs, with_range  # noqa: E402
 from datasets import OPEN_SET  # noqa: E402
 
 #: The scores of a job, in table order: (key, column heading).
@@ -121,31 +121,19 @@ def open_set_job(dataset: str, method: str, seed: int, params=None) -> dict:
 def run_open_set(
     datasets, methods, seeds, *, params=None, isolate=True, log=None, **caps
 ) -> list[dict]:
-    """Every (protocol, method, seed) job, one at a time; one record each.
-
-    ``caps`` are ``_harness.run_capped``'s ``time_cap``, ``memory_cap_gib``
-    and ``threads``; ``isolate=False`` runs the jobs in this process, without
-    caps (for tests).
-    """
-    log = log or functools.partial(print, flush=True)
-    records = []
-    for dataset in datasets:
-        for method in methods:
-            for seed in seeds:
-                job = {"dataset": dataset, "method": method, "seed": seed}
-                missing = missing_requirement(method)
-                if missing is not None:
-                    record = {"status": "not installed", "missing": missing}
-                elif isolate:
-                    record = _harness.run_capped(
-                        open_set_job, dataset, method, seed, params=params, **caps
-                    )
-                else:
-                    result = open_set_job(dataset, method, seed, params)
-                    record = {"status": "ok", "result": result}
-                records.append({**job, **record})
-                log(_progress_line(records[-1]))
-    return records
+    """Every (protocol, method, seed) job, one at a time; one record each
+    (``bench_quality.run_jobs``; ``caps`` and ``isolate`` as there)."""
+    return run_jobs(
+        open_set_job,
+        _progress_line,
+        datasets,
+        methods,
+        seeds,
+        job_kwargs={"params": params},
+        isolate=isolate,
+        log=log,
+        **caps,
+    )
 
 
 def _progress_line(record: dict) -> str:
@@ -162,11 +150,7 @@ def _progress_line(record: dict) -> str:
 
 
 def _cell(values: list[float]) -> str:
-    summary = _harness.summarise(values)
-    text = f"{summary['median']:.3f}"
-    if summary["min"] != summary["max"]:
-        text += f" [{summary['min']:.3f}, {summary['max']:.3f}]"
-    return text
+    return with_range(_harness.summarise(values))
 
 
 def open_set_table(records: list[dict]) -> str:
@@ -219,9 +203,7 @@ def main(argv=None) -> list[dict]:
         args.methods,
         args.seeds,
         params=args.params,
-        time_cap=args.time_cap,
-        memory_cap_gib=args.memory_cap,
-        threads=args.threads,
+        **_harness.job_caps(args),
     )
     settings = f"ContrastiveEmbedder settings: {args.params or 'defaults'}"
     markdown = f"{machine}; seeds {args.seeds}; {settings}\n\n{open_set_table(records)}"

@@ -144,6 +144,49 @@ def quality_job(dataset: str, method: str, seed: int, max_epochs=None) -> dict:
     }
 
 
+def run_jobs(
+    job,
+    progress,
+    datasets,
+    methods,
+    seeds,
+    *,
+    job_kwargs=None,
+    isolate=True,
+    log=None,
+    **caps,
+) -> list[dict]:
+    """Run ``job(dataset, method, seed, **job_kwargs)`` for every combination,
+    one at a time; one record each (shared with ``bench_open_set.py``).
+
+    ``caps`` are ``_harness.run_capped``'s ``time_cap``, ``memory_cap_gib``
+    and ``threads``; ``isolate=False`` runs the jobs in this process, without
+    caps (for tests). ``log`` receives ``progress(record)`` per job (default:
+    printed). A method whose optional module is missing is recorded as "not
+    installed".
+    """
+    log = log or functools.partial(print, flush=True)
+    job_kwargs = job_kwargs or {}
+    records = []
+    for dataset in datasets:
+        for method in methods:
+            for seed in seeds:
+                key = {"dataset": dataset, "method": method, "seed": seed}
+                missing = missing_requirement(method)
+                if missing is not None:
+                    record = {"status": "not installed", "missing": missing}
+                elif isolate:
+                    record = _harness.run_capped(
+                        job, dataset, method, seed, **job_kwargs, **caps
+                    )
+                else:
+                    result = job(dataset, method, seed, **job_kwargs)
+                    record = {"status": "ok", "result": result}
+                records.append({**key, **record})
+                log(progress(records[-1]))
+    return records
+
+
 def run_quality(
     datasets,
     methods,
@@ -161,32 +204,19 @@ def run_quality(
     ``isolate=False`` runs the jobs in this process, without caps (for tests).
     ``log`` receives a progress line per job (default: printed).
     """
-    log = log or functools.partial(print, flush=True)
-    records = []
-    for dataset in datasets:
-        for method in methods:
-            for seed in seeds:
-                job = {"dataset": dataset, "method": method, "seed": seed}
-                missing = missing_requirement(method)
-                if missing is not None:
-                    record = {"status": "not installed", "missing": missing}
-                elif isolate:
-                    record = _harness.run_capped(
-                        quality_job,
-                        dataset,
-                        method,
-                        seed,
-                        max_epochs=max_epochs,
-                        time_cap=time_cap,
-                        memory_cap_gib=memory_cap_gib,
-                        threads=threads,
-                    )
-                else:
-                    result = quality_job(dataset, method, seed, max_epochs)
-                    record = {"status": "ok", "result": result}
-                records.append({**job, **record})
-                log(_progress_line(records[-1]))
-    return records
+    return run_jobs(
+        quality_job,
+        _progress_line,
+        datasets,
+        methods,
+        seeds,
+        job_kwargs={"max_epochs": max_epochs},
+        isolate=isolate,
+        log=log,
+        time_cap=time_cap,
+        memory_cap_gib=memory_cap_gib,
+        threads=threads,
+    )
 
 
 def _progress_line(record: dict) -> str:
@@ -226,7 +256,8 @@ def _cells(records: list[dict]) -> dict:
     return cells
 
 
-def _with_range(summary: dict) -> str:
+def with_range(summary: dict) -> str:
+    """``_harness.summarise``'s median, with ``[min, max]`` when they differ."""
     text = f"{summary['median']:.3f}"
     if summary["min"] != summary["max"]:
         text += f" [{summary['min']:.3f}, {summary['max']:.3f}]"
@@ -263,8 +294,8 @@ def quality_table(records: list[dict]) -> str:
                     dataset,
                     METHODS[method],
                     str(cells["n_components"]),
-                    _with_range(cells["accuracy"]),
-                    _with_range(cells["ari"]),
+                    with_range(cells["accuracy"]),
+                    with_range(cells["ari"]),
                     _seconds(cells["fit_s"]["median"]),
                     seeds,
                 ]
@@ -378,10 +409,8 @@ def main(argv=None) -> list[dict]:
         args.datasets,
         args.methods,
         args.seeds,
-        time_cap=args.time_cap,
-        memory_cap_gib=args.memory_cap,
-        threads=args.threads,
         max_epochs=args.max_epochs,
+        **_harness.job_caps(args),
     )
     caps = (
         f"caps per job: {args.time_cap:g} s, {args.memory_cap:g} GiB; "

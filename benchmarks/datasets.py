@@ -93,8 +93,7 @@ def many_classes(n_samples=8_000):
 
     ``make_classification`` with 12 informative of 60 features and one
     cluster per class, plus 40 columns of N(0, 10^2) noise (loud: ten times
-    the informative columns' scale). Not split or scaled; see
-    :func:`open_set_split`.
+    the informative columns' scale). Not split or scaled: see ``OPEN_SET``.
     """
     X, y = make_classification(
         n_samples=n_samples,
