@@ -140,8 +140,9 @@ class ContrastiveEmbedder(
 
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the rows, stratified by
-        class, and stop when their mean average precision at R (MAP@R, each
-        validation row a query against the others; see
+        class or as whole classes (see ``validation_split``), and stop when
+        their mean average precision at R (MAP@R, each validation row a
+        query against the others; see
         :func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`)
         has not risen by more than ``tol`` over its best for more than
         ``n_iter_no_change`` epochs. The weights of the last epoch that did
@@ -159,6 +160,21 @@ class ContrastiveEmbedder(
     validation_fraction : float, default=0.1
         Fraction of the rows (of the pairs, for a fit on explicit pairs)
         held out for early stopping, in ``(0, 1)``.
+
+    validation_split : {"stratified", "classes"}, default="stratified"
+        Which labelled rows early stopping holds out. ``"stratified"``:
+        ``validation_fraction`` of the rows of every class, so validation
+        ranks new rows of the classes trained on. ``"classes"``: whole
+        classes, so validation MAP@R measures retrieval of classes the
+        network never trained on, for embeddings used on new classes (see
+        :ref:`user_guide_open_set`). The classes are visited in a random
+        order (seeded by ``random_state``, like the stratified split), each
+        held out when it brings the held-out rows closer to
+        ``validation_fraction`` of the labelled rows. At least 2 classes of 2
+        rows or more are held out and 2 other classes train, so it needs 4
+        classes; on few classes, whole classes can hold out much more or less
+        than ``validation_fraction``. Refused for a fit on explicit pairs,
+        which has no classes; ignored without early stopping.
 
     n_iter_no_change : int, default=10
         Number of epochs in a row allowed to miss an improvement of ``tol``;
@@ -320,6 +336,7 @@ class ContrastiveEmbedder(
         optimizer="adam",
         early_stopping=False,
         validation_fraction=0.1,
+        validation_split="stratified",
         n_iter_no_change=10,
         tol=1e-4,
         warm_start=False,
@@ -348,6 +365,7 @@ class ContrastiveEmbedder(
         self.optimizer = optimizer
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_split = validation_split
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.warm_start = warm_start
@@ -455,7 +473,7 @@ class ContrastiveEmbedder(
         validation = None
         if self.early_stopping and not incremental:
             validation, X, target = target.hold_out(
-                X, self.validation_fraction, self._split_seed
+                X, self.validation_fraction, self._split_seed, self.validation_split
             )
         with torch_threads(self.n_threads), seeded_torch(int(torch_seed), device):
             sampler_rng = np.random.default_rng(sampler_seed)

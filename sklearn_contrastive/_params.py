@@ -24,6 +24,9 @@ OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
 }
 
+#: Values of ``validation_split``: how early stopping holds out labelled rows.
+VALIDATION_SPLITS = ("stratified", "classes")
+
 #: ``net_params`` entries with this prefix are arguments of a custom module class.
 MODULE_PREFIX = "module__"
 
@@ -147,6 +150,7 @@ def validate_params(params: dict) -> None:
         if not isinstance(params[name], (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False; got {params[name]!r}.")
     check_pair_mining(params["pair_mining"])
+    check_validation_split(params["validation_split"])
     resolve_optimizer(params["optimizer"])
     check_module(params["module"])
     check_callbacks(params["callbacks"])
@@ -211,6 +215,16 @@ def _check_numbers(params: dict) -> None:
         # check_scalar lets NaN and inf through its bounds.
         if kind is numbers.Real and not math.isfinite(params[name]):
             raise ValueError(f"{name} must be a finite number; got {params[name]!r}.")
+
+
+def check_validation_split(validation_split) -> None:
+    """Raise ValueError unless ``validation_split`` is one of
+    :data:`VALIDATION_SPLITS`."""
+    if validation_split not in VALIDATION_SPLITS:
+        raise ValueError(
+            f"validation_split must be one of {VALIDATION_SPLITS}; got "
+            f"{validation_split!r}."
+        )
 
 
 def check_module(module) -> None:

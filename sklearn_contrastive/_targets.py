@@ -23,13 +23,20 @@ from ._data import (
 from ._labels import encode_labels, is_labelled, unlabelled
 from ._validation import (
     Validation,
+    class_validation_split,
     pair_validation,
     pair_validation_split,
     row_validation,
-    validation_split,
+    stratified_validation_split,
 )
 from .losses import _explicit_pairs_mining_message
 from .pairs import max_samples_per_class
+
+#: How early stopping holds out labelled rows, by ``validation_split``.
+_ROW_SPLITS = {
+    "stratified": stratified_validation_split,
+    "classes": class_validation_split,
+}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -137,13 +144,14 @@ class TrainingTarget:
         return (ViewLoader if self.uses_views else ClassBalancedLoader), params
 
     def hold_out(
-        self, X: np.ndarray, fraction: float, seed: int
+        self, X: np.ndarray, fraction: float, seed: int, split: str = "stratified"
     ) -> tuple[Validation, np.ndarray, TrainingTarget]:
         """Early stopping's split: ``(validation, X_train, target_train)``.
 
-        Labelled rows are held out, stratified by class (unlabelled ones all
-        train); explicit pairs are held out as pairs (a row may be in both
-        kinds), and all of ``X`` stays.
+        Labelled rows are held out, stratified by class or, with ``split``
+        ``"classes"``, as whole classes (unlabelled ones all train); explicit
+        pairs are held out as pairs (a row may be in both kinds), and all of
+        ``X`` stays.
         """
         if self.kind == "pairs":
             train, valid = pair_validation_split(
@@ -155,7 +163,7 @@ class TrainingTarget:
             )
             return validation, X, rest
         labelled = np.flatnonzero(is_labelled(self.y))
-        _, valid = validation_split(self.y[labelled], fraction, seed)
+        _, valid = _ROW_SPLITS[split](self.y[labelled], fraction, seed)
         valid = labelled[valid]
         train = np.setdiff1d(np.arange(len(X)), valid)
         validation = row_validation(X[valid], self.y[valid], seed)
@@ -206,6 +214,18 @@ def label_only_options(params, what, incremental=False):
     pair_mining = params.get("pair_mining", "all")
     if what == "explicit pairs" and pair_mining != "all":
         reasons["pair_mining"] = _explicit_pairs_mining_message(pair_mining)
+    if (
+        what == "explicit pairs"
+        and params.get("early_stopping")
+        and params.get("validation_split") == "classes"
+        and not incremental
+    ):
+        reasons["validation_split"] = (
+            "validation_split='classes' holds out whole classes for early "
+            "stopping, which training on explicit pairs does not have (early "
+            "stopping holds out pairs there, stratified by similar). Use "
+            "validation_split='stratified', or fit on class labels y."
+        )
     return reasons
 
 

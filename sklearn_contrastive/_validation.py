@@ -1,7 +1,8 @@
 """Early stopping's held-out data: the splits, and what scores them.
 
-Labelled rows are held out stratified by class and scored by retrieval
-(MAP@R, precision@1) and their loss; explicit pairs are held out as distinct
+Labelled rows are held out stratified by class, or as whole classes
+(``validation_split="classes"``), and scored by retrieval (MAP@R,
+precision@1) and their loss; explicit pairs are held out as distinct
 pairs stratified by ``similar`` and scored by their contrastive loss and ROC
 AUC. ``TrainingTarget.hold_out`` (``_targets.py``) chooses between them.
 """
@@ -23,7 +24,7 @@ from ._params import VALIDATION_PAIRS, VALIDATION_RETRIEVAL
 from ._runtime import as_tensor
 
 
-def validation_split(
+def stratified_validation_split(
     y_encoded: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row numbers ``(train, valid)`` of a stratified early-stopping split,
@@ -57,6 +58,57 @@ def validation_split(
             "validation_fraction, or set early_stopping=False."
         )
     return train, valid
+
+
+#: Fewest classes ``validation_split="classes"`` holds out, and leaves to
+#: train on: retrieval among held-out rows needs two classes to tell apart, as
+#: training needs two to form dissimilar pairs.
+MIN_SPLIT_CLASSES = 2
+
+
+def class_validation_split(
+    y_encoded: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers ``(train, valid)`` of an early-stopping split that holds
+    out whole classes, about ``fraction`` of the rows.
+
+    The classes are visited in a random order drawn from ``seed``, and each
+    is held out when it brings the held-out rows closer to ``fraction`` of
+    the rows; at least ``MIN_SPLIT_CLASSES`` are held out (the ones that
+    stay closest, if the visit held out fewer) and as many left to train on.
+    Only classes of two rows or more are held out (a row alone in its class
+    has nothing to retrieve); the others all train.
+    """
+    classes, counts = np.unique(y_encoded, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(classes))
+    order = order[counts[order] >= 2]
+    most = min(len(order), len(classes) - MIN_SPLIT_CLASSES)
+    if most < MIN_SPLIT_CLASSES:
+        raise ValueError(
+            "early_stopping=True with validation_split='classes' holds out "
+            f"whole classes: at least {MIN_SPLIT_CLASSES} classes of 2 rows or "
+            f"more for validation and {MIN_SPLIT_CLASSES} other classes to train "
+            f"on; got {len(classes)} classes, {len(order)} of them with 2 rows "
+            "or more. Use validation_split='stratified', add classes, or set "
+            "early_stopping=False."
+        )
+    target = fraction * len(y_encoded)
+    held = np.zeros(len(classes), dtype=bool)
+    n_held_rows = 0
+    for k in order:
+        if held.sum() == most:
+            break
+        if abs(n_held_rows + counts[k] - target) < abs(n_held_rows - target):
+            held[k] = True
+            n_held_rows += counts[k]
+    while held.sum() < MIN_SPLIT_CLASSES:
+        rest = order[~held[order]]
+        # The first in the random order among equally close classes.
+        k = rest[np.argmin(np.abs(n_held_rows + counts[rest] - target))]
+        held[k] = True
+        n_held_rows += counts[k]
+    in_valid = np.isin(y_encoded, classes[held])
+    return np.flatnonzero(~in_valid), np.flatnonzero(in_valid)
 
 
 def pair_validation_split(

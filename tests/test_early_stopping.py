@@ -1,10 +1,15 @@
 """Early stopping: the seeded validation split, the restored best weights, the
-split's refusals and the subsampled retrieval on large validation sets."""
+split's refusals, the subsampled retrieval on large validation sets, and the
+split by whole classes (``validation_split="classes"``)."""
+
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
 from skorch.callbacks import Callback
 
 from sklearn_contrastive import ContrastiveEmbedder
@@ -130,3 +135,202 @@ def test_large_validation_sets_are_subsampled_for_retrieval():
     np.testing.assert_array_equal(y_valid[rows], y_sub[:50])
     X_all, y_all = retrieval_subset(X_valid[:300], y_valid[:300], seed=0)
     np.testing.assert_array_equal(y_all, y_valid[:300])
+
+
+# validation_split="classes": whole classes held out, for open-set use.
+
+
+class _RecordSplit(Callback):
+    """Keep the encoded labels of the rows skorch trains and validates on."""
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        self.train_ = dataset_train.y.numpy()
+        self.valid_ = dataset_valid.y.numpy()
+
+
+@pytest.fixture
+def blobs():
+    """10 well separated classes of 20 rows, 4 features."""
+    X, y = make_blobs(n_samples=200, centers=10, n_features=4, random_state=0)
+    return X, y
+
+
+def _split(X, y, **params):
+    """The fitted estimator and the classes it trained and validated on."""
+    est = ContrastiveEmbedder(
+        **params, early_stopping=True, callbacks=[("record", _RecordSplit())]
+    ).fit(X, y)
+    record = dict(est.net_.callbacks_)["record"]
+    return est, record.train_, record.valid_
+
+
+def test_class_split_holds_out_whole_classes_absent_from_training(blobs, fast_params):
+    X, y = blobs
+    est, train, valid = _split(
+        X,
+        y,
+        **fast_params,
+        validation_split="classes",
+        validation_fraction=0.3,
+        random_state=0,
+    )
+    held_out = set(est.classes_[valid])
+    assert held_out.isdisjoint(est.classes_[train])
+    assert held_out | set(est.classes_[train]) == set(est.classes_)
+    # Every row of a held-out class is held out: 3 classes of 20 rows.
+    assert len(held_out) == 3
+    assert len(valid) == 60 and len(train) == 140
+    frame = pd.DataFrame(est.history_)
+    assert frame["valid_map_at_r"].between(0, 1).all()
+    assert frame["valid_loss"].notna().all()
+    assert est.validation_scores_ == list(frame["valid_map_at_r"])
+
+
+def test_class_split_is_seeded_by_random_state(blobs, fast_params):
+    X, y = blobs
+    params = dict(**fast_params, validation_split="classes", validation_fraction=0.2)
+    a, _, valid_a = _split(X, y, **params, random_state=3)
+    b, _, valid_b = _split(X, y, **params, random_state=3)
+    np.testing.assert_array_equal(valid_a, valid_b)
+    assert a.validation_scores_ == b.validation_scores_
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    held_out = {
+        frozenset(_split(X, y, **params, random_state=seed)[2]) for seed in range(4)
+    }
+    assert len(held_out) > 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("fraction", [0.25, 0.4, 0.6])
+def test_class_split_comes_close_to_validation_fraction(seed, fraction):
+    """12 classes of 20 to 40 rows: the held-out rows are whole classes and
+    lie within half a class of fraction x n_samples (no class left out would
+    bring them closer)."""
+    from sklearn_contrastive._validation import class_validation_split
+
+    counts = np.random.default_rng(seed).integers(20, 41, size=12)
+    y = np.repeat(np.arange(12), counts)
+    train, valid = class_validation_split(y, fraction, seed)
+    np.testing.assert_array_equal(np.sort(np.r_[train, valid]), np.arange(len(y)))
+    held_out = np.unique(y[valid])
+    assert len(held_out) >= 2 and len(np.unique(y[train])) >= 2
+    assert np.isin(y[train], held_out).sum() == 0
+    assert abs(len(valid) - fraction * len(y)) <= counts.max() / 2
+
+
+def test_class_split_holds_out_two_classes_at_least(blobs):
+    from sklearn_contrastive._validation import class_validation_split
+
+    _, y = blobs
+    # 1 % of 200 rows is 2: still two classes of 20 rows.
+    _, valid = class_validation_split(y, 0.01, seed=0)
+    assert len(np.unique(y[valid])) == 2
+    # 99 %: two classes are left to train on.
+    train, _ = class_validation_split(y, 0.99, seed=0)
+    assert len(np.unique(y[train])) == 2
+
+
+def test_class_split_leaves_single_rows_and_unlabelled_rows_to_train(
+    blobs, fast_params
+):
+    X, y = blobs
+    y = y.copy()
+    y[:30] = -1
+    y[30] = 99  # a class of one row: nothing to retrieve, it trains
+    est, train, valid = _split(
+        X,
+        y,
+        **fast_params,
+        unlabeled_label=-1,
+        validation_split="classes",
+        validation_fraction=0.5,
+        random_state=0,
+    )
+    assert (valid >= 0).all()
+    assert np.count_nonzero(train < 0) == 30
+    assert 99 in est.classes_[train[train >= 0]]
+    assert set(est.classes_[valid]).isdisjoint(est.classes_[train[train >= 0]])
+
+
+def test_stratified_split_is_the_default(blobs, fast_params):
+    X, y = blobs
+    assert ContrastiveEmbedder().validation_split == "stratified"
+    default, train, valid = _split(X, y, **fast_params, random_state=0)
+    # Every class on both sides, as before validation_split existed.
+    assert set(train) == set(valid) == set(range(10))
+    stratified, _, valid_s = _split(
+        X, y, **fast_params, validation_split="stratified", random_state=0
+    )
+    np.testing.assert_array_equal(valid, valid_s)
+    assert default.validation_scores_ == stratified.validation_scores_
+
+
+def test_class_split_needs_four_classes(iris, fast_params):
+    X, y = iris
+    est = ContrastiveEmbedder(
+        **fast_params, early_stopping=True, validation_split="classes"
+    )
+    msg = (
+        "early_stopping=True with validation_split='classes' holds out whole "
+        "classes: at least 2 classes of 2 rows or more for validation and 2 "
+        "other classes to train on; got 3 classes, 3 of them with 2 rows or "
+        "more. Use validation_split='stratified', add classes, or set "
+        "early_stopping=False."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        est.fit(X, y)
+    assert not hasattr(est, "net_")
+    # Four classes, but only one of them can be ranked among itself.
+    y_singletons = np.zeros_like(y)
+    y_singletons[:3] = [3, 4, 5]
+    with pytest.raises(ValueError, match="got 4 classes, 1 of them with 2 rows"):
+        est.fit(X, y_singletons)
+
+
+def test_validation_split_must_be_a_known_value(iris, fast_params):
+    X, y = iris
+    msg = "validation_split must be one of ('stratified', 'classes'); got 'class'."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        ContrastiveEmbedder(**fast_params, validation_split="class").fit(X, y)
+
+
+def test_class_split_is_refused_on_explicit_pairs(iris, fast_params):
+    X, y = iris
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(len(X), size=(400, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    similar = y[pairs[:, 0]] == y[pairs[:, 1]]
+    est = ContrastiveEmbedder(
+        **fast_params, early_stopping=True, validation_split="classes"
+    )
+    msg = (
+        "validation_split='classes' holds out whole classes for early stopping, "
+        "which training on explicit pairs does not have (early stopping holds "
+        "out pairs there, stratified by similar). Use "
+        "validation_split='stratified', or fit on class labels y."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        est.fit(X, pairs=pairs, similar=similar)
+    # Without early stopping it has nothing to split, and is ignored.
+    est.set_params(early_stopping=False).fit(X, pairs=pairs, similar=similar)
+
+
+def test_partial_fit_ignores_the_class_split(iris, fast_params):
+    X, y = iris
+    est = ContrastiveEmbedder(
+        **fast_params, early_stopping=True, validation_split="classes"
+    )
+    # Three classes could not be split by class; partial_fit does not split.
+    est.partial_fit(X, y)
+    assert est.validation_scores_ is None
+
+
+def test_validation_split_survives_clone_and_get_params():
+    est = ContrastiveEmbedder(early_stopping=True, validation_split="classes")
+    assert est.get_params()["validation_split"] == "classes"
+    copy = clone(est)
+    assert copy.get_params() == est.get_params()
+    assert copy.set_params(validation_split="stratified").validation_split == (
+        "stratified"
+    )
+    assert est.validation_split == "classes"
