@@ -30,7 +30,7 @@ from ._history_keys import (
 )
 from .losses import contrastive_loss
 from .metrics import mean_average_precision_at_r, precision_at_k
-from .networks import embed
+from .networks import embed, embedding_network
 
 
 class FiniteLossGuard(Callback):
@@ -124,7 +124,7 @@ def _ratio(total: float, count: float) -> float:
 def _embed_during_training(net, X: torch.Tensor) -> torch.Tensor:
     """Embeddings of ``X`` (on the CPU), the module's mode left as it was."""
     was_training = net.module_.training
-    embeddings = embed(net.module_, X, net.device)
+    embeddings = embed(embedding_network(net.module_), X, net.device)
     net.module_.train(was_training)
     return embeddings
 

@@ -12,7 +12,7 @@ import inspect
 import torch
 from torch import nn
 
-from .networks import MLP, L2Normalize, embedding_width
+from .networks import MLP, L2Normalize, WithProjectionHead, embedding_width
 
 
 def build_module(
@@ -23,6 +23,7 @@ def build_module(
     hidden_layer_sizes: tuple[int, ...],
     normalize: bool,
     dropout: float,
+    projection_head: tuple[int, ...] | None = None,
     module_kwargs: dict,
     previous: nn.Module | None = None,
 ) -> tuple[nn.Module, int]:
@@ -36,15 +37,20 @@ def build_module(
     X : torch.Tensor of shape (n_samples, n_features)
         Training rows; a custom module's width is read from its output on
         them.
+    projection_head : tuple of int or None, default=None
+        Hidden widths of a projection head to train the network through
+        (:class:`~sklearn_contrastive.networks.WithProjectionHead`), or None.
     previous : torch.nn.Module, default=None
         The fitted network to continue from (warm start, partial_fit).
     """
+    # With a head, the encoder stays unnormalised: the head normalises.
+    normalize_encoder = normalize and projection_head is None
     if module is None:
         network = MLP(
             X.shape[1],
             hidden_layer_sizes=tuple(hidden_layer_sizes),
             n_components=n_components,
-            normalize=bool(normalize),
+            normalize=bool(normalize_encoder),
             dropout=float(dropout),
         )
         # Known by construction: no probe forward pass needed.
@@ -68,8 +74,12 @@ def build_module(
                 f"{n_components} but returns embeddings of width {width}; "
                 "make its output width follow its n_components argument."
             )
-        if normalize:
+        if normalize_encoder:
             network = nn.Sequential(network, L2Normalize())
+    if projection_head is not None:
+        network = WithProjectionHead(
+            network, width, tuple(projection_head), normalize=bool(normalize)
+        )
     if previous is not None:
         _load_previous_weights(network, previous)
     return network, width
@@ -82,7 +92,7 @@ def _load_previous_weights(network: nn.Module, previous: nn.Module) -> None:
         raise ValueError(
             "warm_start=True and partial_fit continue training the fitted "
             "network, so its shape (n_components, hidden_layer_sizes, "
-            "module) must not change since the previous fit; set "
+            "projection_head, module) must not change since the previous fit; set "
             "warm_start=False to train a new network. torch said: "
             + " ".join(line.strip() for line in str(error).splitlines()[1:3])
         ) from None

@@ -173,6 +173,17 @@ def _check_hidden_layer_sizes(sizes) -> None:
         )
 
 
+def _check_projection_head(sizes) -> None:
+    if sizes is not None:
+        try:
+            _check_hidden_layer_sizes(sizes)
+        except ValueError:
+            raise ValueError(
+                "projection_head must be None (no head) or a tuple of positive "
+                f"integers such as (128,), the head's hidden widths; got {sizes!r}."
+            ) from None
+
+
 def _check_unlabeled_label(marker) -> None:
     if marker is not None and not isinstance(marker, (numbers.Integral, str)):
         raise TypeError(
@@ -185,6 +196,7 @@ def _check_unlabeled_label(marker) -> None:
 #: that the first error a user sees does not depend on the table's layout.
 _CHECKS_AFTER = {
     "n_components": ("hidden_layer_sizes", _check_hidden_layer_sizes),
+    "dropout": ("projection_head", _check_projection_head),
     "corruption_rate": ("unlabeled_label", _check_unlabeled_label),
 }
 

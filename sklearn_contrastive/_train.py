@@ -49,7 +49,13 @@ def train(
     module, width = build_module(
         params["module"],
         X_tensor,
-        **pick(params, "n_components", "hidden_layer_sizes", "normalize"),
+        **pick(
+            params,
+            "n_components",
+            "hidden_layer_sizes",
+            "normalize",
+            "projection_head",
+        ),
         dropout=params["dropout"],
         module_kwargs=module_kwargs,
         previous=None if previous is None else previous.module_,

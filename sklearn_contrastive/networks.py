@@ -5,7 +5,8 @@ embeddings of shape ``(batch_size, n_components)``. :class:`MLP` is the
 default network of :class:`~sklearn_contrastive.ContrastiveEmbedder`; any
 other :class:`torch.nn.Module` with that contract can replace it (its
 ``module`` parameter), and :class:`L2Normalize` puts such a module's output
-on the unit sphere.
+on the unit sphere. :class:`WithProjectionHead` trains an embedding network
+through a projection head that the embeddings do not use (SimCLR's head).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MLP", "L2Normalize", "embed", "embedding_width"]
+__all__ = [
+    "MLP",
+    "L2Normalize",
+    "WithProjectionHead",
+    "embed",
+    "embedding_network",
+    "embedding_width",
+]
 
 
 class MLP(nn.Module):
@@ -88,6 +96,83 @@ class L2Normalize(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return F.normalize(X, dim=1, eps=1e-12)
+
+
+class WithProjectionHead(nn.Module):
+    """An embedding network trained through a projection head.
+
+    The loss sees ``head(encoder(X))``; the embeddings (what
+    :func:`embedding_network` returns, and so ``transform``) are
+    ``encoder(X)``. The head is a ReLU then an MLP of the same width in and
+    out; its layers can fit the loss's pull of each training class to a
+    point, so that the encoder keeps more of what tells rows apart, which is
+    what new classes need (the representation below the projection head in
+    Chen et al. 2020, SimCLR).
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        The embedding network, without normalisation: it maps ``(batch_size,
+        n_features)`` to ``(batch_size, n_components)``.
+    n_components : int
+        Width of the encoder's output, and so of the head's input and output.
+    hidden_layer_sizes : sequence of int, default=(128,)
+        Widths of the head's hidden layers; ``()`` leaves a ReLU and one
+        linear layer.
+    normalize : bool, default=True
+        Whether both the head's output (for the loss) and the embeddings are
+        scaled to unit Euclidean norm.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_contrastive.networks import (
+    ...     MLP, WithProjectionHead, embedding_network)
+    >>> encoder = MLP(4, hidden_layer_sizes=(), n_components=3, normalize=False)
+    >>> network = WithProjectionHead(encoder, n_components=3)
+    >>> X = torch.zeros(2, 4)
+    >>> network(X).shape, embedding_network(network)(X).shape
+    (torch.Size([2, 3]), torch.Size([2, 3]))
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        n_components: int,
+        hidden_layer_sizes: Sequence[int] = (128,),
+        normalize: bool = True,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        layers: list[nn.Module] = [nn.ReLU()]
+        width = n_components
+        for size in hidden_layer_sizes:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, n_components))
+        self.head = nn.Sequential(*layers)
+        self.normalize = normalize
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        projections = self.head(self.encoder(X))
+        if self.normalize:
+            projections = F.normalize(projections, dim=1, eps=1e-12)
+        return projections
+
+    def embedding_network(self) -> nn.Module:
+        """The encoder (then :class:`L2Normalize` when ``normalize``), sharing
+        this module's weights."""
+        if self.normalize:
+            return nn.Sequential(self.encoder, L2Normalize())
+        return self.encoder
+
+
+def embedding_network(module: nn.Module) -> nn.Module:
+    """The part of a trained ``module`` that computes the embeddings: the
+    encoder of a :class:`WithProjectionHead`, else ``module`` itself."""
+    if isinstance(module, WithProjectionHead):
+        return module.embedding_network()
+    return module
 
 
 def embed(
