@@ -208,6 +208,17 @@ def add_job_arguments(parser, out: Path) -> None:
     parser.add_argument("--out", type=Path, default=out)
 
 
+def add_params_argument(parser) -> None:
+    """``--params``: ContrastiveEmbedder settings as a JSON object, e.g.
+    ``'{"max_epochs": 5, "projection_head": [128]}'`` (default: none)."""
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default=None,
+        help="ContrastiveEmbedder settings as JSON (default: its defaults)",
+    )
+
+
 def job_caps(args) -> dict:
     """The :func:`run_capped` caps from :func:`add_job_arguments`' options."""
     return {

@@ -20,8 +20,8 @@ Protocols: ``digits`` (pixels / 16; fit on digits 0-4, rank 5-9) and
 features, 40 of them loud noise; standardised; fit on 20 classes, rank the
 other 20). Methods are those of ``bench_quality.py`` (raw features, PCA, NCA,
 supervised UMAP with the ``bench`` extra, ContrastiveEmbedder with its
-defaults); ``--params`` passes settings to ContrastiveEmbedder as JSON, to
-measure variants. Each job runs in a fresh process under a time and a memory
+defaults); ``--params`` passes settings to ContrastiveEmbedder as JSON (as in
+``bench_quality.py``), to measure variants. Each job runs in a fresh process under a time and a memory
 cap; medians over the seeds, with the range.
 
     python benchmarks/bench_open_set.py [--datasets digits many_classes]
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 import time
 import warnings
@@ -64,10 +63,7 @@ def _fit_and_embed(dataset, method, seed, params, X_fit, y_fit, *others):
 
     scaler = clone(OPEN_SET[dataset]()[3]).fit(X_fit)
     X_fit, *others = (scaler.transform(X).astype(np.float32) for X in (X_fit, *others))
-    model, n_components = make_method(method, X_fit.shape[1], seed)
-    if method == "contrastive" and params:
-        model.set_params(**params)
-        n_components = model.n_components
+    model, n_components = make_method(method, X_fit.shape[1], seed, params)
     start = time.perf_counter()
     model.fit(X_fit, y_fit)
     fit_s = time.perf_counter() - start
@@ -190,9 +186,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument(
         "--methods", nargs="+", default=list(METHODS), choices=list(METHODS)
     )
-    parser.add_argument(
-        "--params", type=json.loads, default=None, help="ContrastiveEmbedder settings"
-    )
+    _harness.add_params_argument(parser)
     _harness.add_job_arguments(parser, out=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
 

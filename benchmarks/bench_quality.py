@@ -27,6 +27,7 @@ such in the table, never dropped.
 
     python benchmarks/bench_quality.py [--datasets digits ...] [--methods pca ...]
         [--seeds 0 1 2] [--time-cap 600] [--memory-cap 8] [--out benchmarks/results]
+        [--params '{"max_epochs": 5}']
 
 Writes ``quality.md`` (the table), ``quality.json`` (every job) and
 ``quality.png`` (the plot) to ``--out``.
@@ -61,8 +62,10 @@ MAX_COMPONENTS = 32
 WARMUP_ROWS = 100
 
 
-def make_method(method: str, n_features: int, seed: int, max_epochs=None):
-    """The unfitted estimator of ``method`` and the width of its embedding."""
+def make_method(method: str, n_features: int, seed: int, params=None):
+    """The unfitted estimator of ``method`` and the width of its embedding;
+    ``params`` are ContrastiveEmbedder settings (``--params``), ignored by
+    the other methods."""
     n_components = min(MAX_COMPONENTS, n_features)
     if method == "raw":
         from sklearn.preprocessing import FunctionTransformer
@@ -86,9 +89,7 @@ def make_method(method: str, n_features: int, seed: int, max_epochs=None):
     if method == "contrastive":
         from sklearn_contrastive import ContrastiveEmbedder
 
-        embedder = ContrastiveEmbedder(random_state=seed)
-        if max_epochs is not None:
-            embedder.set_params(max_epochs=max_epochs)
+        embedder = ContrastiveEmbedder(random_state=seed).set_params(**(params or {}))
         return embedder, embedder.n_components
     raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
 
@@ -101,7 +102,7 @@ def missing_requirement(method: str) -> str | None:
     return None
 
 
-def quality_job(dataset: str, method: str, seed: int, max_epochs=None) -> dict:
+def quality_job(dataset: str, method: str, seed: int, params=None) -> dict:
     """Fit one method on one split; the job that runs in a capped process."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
@@ -113,11 +114,11 @@ def quality_job(dataset: str, method: str, seed: int, max_epochs=None) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
-        warm_up, _ = make_method(method, n_features, seed, max_epochs)
+        warm_up, _ = make_method(method, n_features, seed, params)
         warm_up.fit(X_train[:WARMUP_ROWS], y_train[:WARMUP_ROWS])
         warmup_s = time.perf_counter() - start
 
-        model, n_components = make_method(method, n_features, seed, max_epochs)
+        model, n_components = make_method(method, n_features, seed, params)
         start = time.perf_counter()
         model.fit(X_train, y_train)
         fit_s = time.perf_counter() - start
@@ -195,7 +196,7 @@ def run_quality(
     time_cap=600.0,
     memory_cap_gib=8.0,
     threads=None,
-    max_epochs=None,
+    params=None,
     isolate=True,
     log=None,
 ) -> list[dict]:
@@ -210,7 +211,7 @@ def run_quality(
         datasets,
         methods,
         seeds,
-        job_kwargs={"max_epochs": max_epochs},
+        job_kwargs={"params": params},
         isolate=isolate,
         log=log,
         time_cap=time_cap,
@@ -395,12 +396,7 @@ def main(argv=None) -> list[dict]:
         "--methods", nargs="+", default=list(METHODS), choices=list(METHODS)
     )
     _harness.add_job_arguments(parser, out=Path(__file__).parent / "results")
-    parser.add_argument(
-        "--max-epochs",
-        type=int,
-        default=None,
-        help="ContrastiveEmbedder's max_epochs (default: its own default)",
-    )
+    _harness.add_params_argument(parser)
     args = parser.parse_args(argv)
 
     machine = _harness.machine_description()
@@ -409,12 +405,13 @@ def main(argv=None) -> list[dict]:
         args.datasets,
         args.methods,
         args.seeds,
-        max_epochs=args.max_epochs,
+        params=args.params,
         **_harness.job_caps(args),
     )
     caps = (
         f"caps per job: {args.time_cap:g} s, {args.memory_cap:g} GiB; "
-        f"seeds {' '.join(map(str, args.seeds))}"
+        f"seeds {' '.join(map(str, args.seeds))}; "
+        f"ContrastiveEmbedder settings: {args.params or 'defaults'}"
     )
     markdown = (
         f"{machine}; {caps}\n\n{dataset_lines(records)}\n{quality_table(records)}"

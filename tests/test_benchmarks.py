@@ -125,7 +125,7 @@ def quality_records():
     """Real jobs on wine (124 training rows), two seeds, in this process."""
     methods = ["raw", "pca", "contrastive"]
     records = bench_quality.run_quality(
-        ["wine"], methods, [0, 1], max_epochs=1, isolate=False, log=_silent
+        ["wine"], methods, [0, 1], params={"max_epochs": 1}, isolate=False, log=_silent
     )
     return records
 
