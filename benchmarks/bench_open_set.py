@@ -21,8 +21,8 @@ features, 40 of them loud noise; standardised; fit on 20 classes, rank the
 other 20). Methods are those of ``bench_quality.py`` (raw features, PCA, NCA,
 supervised UMAP with the ``bench`` extra, ContrastiveEmbedder with its
 defaults); ``--params`` passes settings to ContrastiveEmbedder as JSON (as in
-``bench_quality.py``), to measure variants. Each job runs in a fresh process under a time and a memory
-cap; medians over the seeds, with the range.
+``bench_quality.py``), to measure variants. Each job runs in a fresh process
+under a time and a memory cap; medians over the seeds, with the range.
 
     python benchmarks/bench_open_set.py [--datasets digits many_classes]
         [--methods raw nca contrastive] [--seeds 0 1 2] [--params '{"max_epochs": 5}']

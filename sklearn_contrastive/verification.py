@@ -135,8 +135,9 @@ class PairVerifier(ClassifierMixin, BaseEstimator):
         is trained on the distinct items of the pairs: on the pairs
         themselves when its ``fit`` takes ``pairs`` and ``similar`` (as
         :meth:`ContrastiveEmbedder.fit` does) and it uses no option that
-        needs class labels (``pair_mining="hard"``, ``samples_per_class``;
-        ``early_stopping`` then holds out pairs); otherwise (a
+        needs class labels (``pair_mining="hard"``, ``samples_per_class``,
+        ``validation_split="classes"`` with ``early_stopping``; without them
+        ``early_stopping`` holds out pairs); otherwise (a
         ``Pipeline``, or such options) on classes read off the *same* pairs,
         items linked by a chain of *same* pairs forming one class (the
         connected components of the *same* graph).

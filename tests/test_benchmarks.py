@@ -26,6 +26,7 @@ import bench_scale  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_vs_torch  # noqa: E402
 import datasets  # noqa: E402
+import open_set_screen  # noqa: E402
 import training_control  # noqa: E402
 
 
@@ -433,3 +434,33 @@ def test_open_set_table_and_outputs(tmp_path):
         "ContrastiveEmbedder",
     ]
     assert json.loads((tmp_path / "open_set.json").read_text())["records"]
+
+
+# -- open_set_screen ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("same_class", [True, False])
+def test_corrupted_batches_draw_donors_of_the_row_class(same_class):
+    """Rows of class c hold the value c everywhere: class-conditioned
+    corruption leaves every batch as it was, random donors do not."""
+    import torch
+    from skorch.dataset import Dataset
+
+    from sklearn_contrastive._data import ClassBalancedLoader
+
+    y = np.repeat(np.arange(4), 25)
+    X = np.repeat(y[:, None], 6, axis=1).astype(np.float32)
+    dataset = Dataset(torch.from_numpy(X), torch.from_numpy(y))
+    loader = ClassBalancedLoader(dataset, 32, np.random.default_rng(0))
+    with open_set_screen.corrupted_batches(0.5, same_class=same_class):
+        batches = list(loader)
+    unchanged = all(bool((Xb == yb[:, None]).all()) for Xb, yb in batches)
+    assert unchanged == same_class
+    # The loader is restored on leaving.
+    assert all(bool((Xb == yb[:, None]).all()) for Xb, yb in loader)
+
+
+def test_screen_scores_a_variant():
+    scores = open_set_screen.screen("concat:1", seed=0, max_epochs=1)
+    assert set(scores) == {"digits open", "many_classes open", "digits closed"}
+    assert all(0 <= value <= 1 for pair in scores.values() for value in pair[:1])
