@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -29,6 +32,27 @@ __all__ = ["ContrastiveEmbedder"]
 
 #: Rows per forward pass in ``transform``: bounds its memory for any ``len(X)``.
 _TRANSFORM_BATCH_SIZE = 4096
+
+
+@contextlib.contextmanager
+def _unchanged_if_interrupted(estimator) -> Iterator[None]:
+    """Leave ``estimator`` as it was when the block ends in a KeyboardInterrupt.
+
+    Its attributes are put back (the fitted model, or none), and its random
+    stream rewound, so that the next call does what it would have done had
+    the interrupted one never been made.
+    """
+    state = dict(vars(estimator))
+    stream = state.get("_random_state")
+    stream_state = None if stream is None else stream.get_state()
+    try:
+        yield
+    except KeyboardInterrupt:
+        vars(estimator).clear()
+        vars(estimator).update(state)
+        if stream is not None:
+            stream.set_state(stream_state)
+        raise
 
 
 class ContrastiveEmbedder(
@@ -424,8 +448,16 @@ class ContrastiveEmbedder(
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C: the estimator is then left as it was before the call
+            (the previous fitted model, or unfitted). Read more in
+            :ref:`user_guide_interrupts`.
         """
-        return self._fit(X, y, pairs=pairs, similar=similar, incremental=False)
+        with _unchanged_if_interrupted(self):
+            return self._fit(X, y, pairs=pairs, similar=similar, incremental=False)
 
     def partial_fit(self, X, y=None):
         """Train for one epoch on ``(X, y)``, continuing from the current weights.
@@ -448,8 +480,15 @@ class ContrastiveEmbedder(
         -------
         self : object
             The estimator, trained one more epoch.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C: the estimator is then left as it was before the call,
+            with the epochs of earlier calls.
         """
-        return self._fit(X, y, pairs=None, similar=None, incremental=True)
+        with _unchanged_if_interrupted(self):
+            return self._fit(X, y, pairs=None, similar=None, incremental=True)
 
     def _fit(self, X, y, *, pairs, similar, incremental):
         previous = None

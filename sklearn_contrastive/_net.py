@@ -5,7 +5,8 @@ Everything that subclasses skorch's :class:`~skorch.NeuralNet` (or its
 override points: ``initialize_history``, the net's own ``on_train_begin`` and
 ``on_epoch_begin`` hooks, ``train_step``, ``train_step_single`` and
 ``get_loss``, and the ``_default_callbacks`` property, which skorch's own
-``NeuralNetClassifier`` overrides the same way; no private skorch method is
+``NeuralNetClassifier`` overrides the same way; ``fit_loop`` is wrapped, not
+replaced, to see the interrupts skorch swallows. No private skorch method is
 called.
 The other modules use skorch only as a library: ``Callback`` subclasses
 (``_callbacks.py``), ``Dataset`` and ``EarlyStopping``.
@@ -131,6 +132,10 @@ class ContrastiveNet(NeuralNet):
     loop; otherwise it is skorch's. Training mode is set through every
     submodule at the start of the fit, and again only when something (a
     validation step, a callback) left the module or criterion in eval mode.
+
+    skorch ends its loop quietly on any ``KeyboardInterrupt``: early
+    stopping's, and Ctrl-C's. ``interrupt_`` keeps the latter for
+    :func:`train_net` to raise again.
     """
 
     @property
@@ -163,6 +168,33 @@ class ContrastiveNet(NeuralNet):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         # Decided at the first epoch, after every callback's on_train_begin.
         self.plain_step_ = None
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's loop, noting in ``interrupt_`` a ``KeyboardInterrupt`` that
+        is not an ``EarlyStopping`` callback ending the fit.
+
+        skorch documents ``fit_loop`` as best left alone because of its book
+        keeping; it is called unchanged here, only its exception is looked at
+        on the way out (``partial_fit`` then swallows it, as skorch does, and
+        runs the callbacks' ``on_train_end``).
+        """
+        self.interrupt_ = None
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as interrupt:
+            if not self._stopped_early():
+                self.interrupt_ = interrupt
+            raise
+
+    def _stopped_early(self) -> bool:
+        # skorch's EarlyStopping raises KeyboardInterrupt exactly when its
+        # misses reach its patience; a Ctrl-C at any other moment finds every
+        # such callback short of it.
+        return any(
+            isinstance(callback, EarlyStopping)
+            and callback.misses_ >= callback.patience
+            for _, callback in self.callbacks_
+        )
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(
@@ -345,7 +377,10 @@ def train_net(
     A continued fit (``previous``, the fitted net of a warm start or of
     earlier ``partial_fit`` calls) extends its history; ``partial_fit``
     (``incremental``) also keeps its optimizer's state and trains one epoch.
-    ``drop_split``: see :func:`prepare_for_pickling`.
+    ``previous`` is only read. ``drop_split``: see :func:`prepare_for_pickling`.
+
+    Raises the ``KeyboardInterrupt`` (Ctrl-C) that skorch swallows, after the
+    callbacks' ``on_train_end``; early stopping's ends the fit as planned.
     """
     net.initialize()
     if previous is not None:
@@ -353,7 +388,14 @@ def train_net(
         if incremental:
             continue_optimizer(net, previous, lr=lr, weight_decay=weight_decay)
         resume_lr_schedules(net)
-    net.partial_fit(X, y, epochs=1 if incremental else None)
+    try:
+        net.partial_fit(X, y, epochs=1 if incremental else None)
+    finally:
+        # Also when an on_train_end failed on the unfinished epoch: the
+        # interrupt is what the user did, that error its consequence.
+        interrupt = getattr(net, "interrupt_", None)
+        if interrupt is not None:
+            raise interrupt
     # Leave the module as transform uses it, so net_.module_(X) agrees.
     net.module_.eval()
     prepare_for_pickling(net, drop_split=drop_split)
