@@ -18,6 +18,7 @@ import copy
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import (
@@ -436,7 +437,11 @@ def prepare_for_pickling(net: NeuralNet, *, drop_split: bool) -> None:
     *instance* we handed it (``module``) and the callbacks (their state may
     hold device tensors, e.g. a scheduler's optimizer) must be among them.
     With ``drop_split`` (our early-stopping split) the split is dropped, so
-    that the model does not carry the validation rows.
+    that the model does not carry the validation rows. The training loader's
+    array arguments (the explicit pairs and their ``similar`` flags) are
+    dropped too: a trained net is never trained again (every fit, warm start
+    and ``partial_fit`` call builds a new net with its own data, and takes
+    only the weights, history and optimizer state of this one).
     """
     net.cuda_dependent_attributes_ = [
         *net.cuda_dependent_attributes_,
@@ -445,6 +450,11 @@ def prepare_for_pickling(net: NeuralNet, *, drop_split: bool) -> None:
     ]
     if drop_split:
         net.train_split = None
+    for name, value in list(vars(net).items()):
+        if name.startswith("iterator_train__") and isinstance(
+            value, np.ndarray | torch.Tensor
+        ):
+            delattr(net, name)
 
 
 def fitted_history(net: NeuralNet, monitor: str | None):

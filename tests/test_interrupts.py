@@ -1,10 +1,12 @@
-"""Ctrl-C during a fit.
+"""Ctrl-C during a fit, and what a fitted model carries of its training data.
 
 skorch ends its training loop quietly on any ``KeyboardInterrupt``; the
 estimator raises it again and is left as it was before the interrupted call.
 The interrupts here are raised by a callback, where a Ctrl-C would land: in a
 training batch, or at an epoch's boundary.
 """
+
+import pickle
 
 import numpy as np
 import pytest
@@ -201,3 +203,70 @@ def test_the_interrupt_wins_over_a_callback_that_fails_on_the_unfinished_epoch(
     with pytest.raises(KeyboardInterrupt) as interrupt:
         est.fit(X, y)
     assert isinstance(interrupt.value.__context__, KeyError)
+
+
+def _random_pairs(y, n_pairs, seed=0):
+    pairs = np.random.default_rng(seed).integers(0, len(y), size=(n_pairs, 2))
+    return pairs, y[pairs[:, 0]] == y[pairs[:, 1]]
+
+
+def _loader_arrays(est):
+    return [
+        name
+        for name, value in est.net_.get_params().items()
+        if name.startswith("iterator_train__")
+        and isinstance(value, np.ndarray | torch.Tensor)
+    ]
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_model_fitted_on_pairs_does_not_carry_them(iris, fast_params, early_stopping):
+    """The pickle of 200,000 pairs weighs what the pickle of 2,000 does (the
+    same number of batches, so the same history)."""
+    X, y = iris
+    sizes = []
+    for n_pairs in (2_000, 200_000):
+        pairs, similar = _random_pairs(y, n_pairs)
+        est = ContrastiveEmbedder(
+            **{**fast_params, "max_epochs": 2, "batch_size": n_pairs // 4},
+            early_stopping=early_stopping,
+            random_state=0,
+        ).fit(X, pairs=pairs, similar=similar)
+        assert not hasattr(est.net_, "iterator_train__pairs")
+        assert not hasattr(est.net_, "iterator_train__similar")
+        assert _loader_arrays(est) == []
+        sizes.append(len(pickle.dumps(est)))
+    # 200,000 pairs are 3.4 MB; the rest of the model is ~20 kB.
+    assert sizes[1] == pytest.approx(sizes[0], rel=0.02)
+    loaded = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+@pytest.mark.parametrize("kind", ["labels", "partial labels", "no labels"])
+def test_the_label_and_view_loaders_leave_no_arrays_in_the_model(
+    iris, fast_params, kind
+):
+    X, y = iris
+    y = {"labels": y, "partial labels": np.where(np.arange(150) % 2, y, -1)}.get(kind)
+    est = ContrastiveEmbedder(**fast_params, unlabeled_label=-1, random_state=0)
+    est.fit(X, y)
+    assert _loader_arrays(est) == []
+
+
+def test_warm_start_and_partial_fit_after_a_fit_on_pairs(iris, fast_params):
+    """Every call trains on its own pairs: the dropped ones are never needed."""
+    X, y = iris
+    params = {**fast_params, "max_epochs": 2, "batch_size": 100}
+    first, second = _random_pairs(y, 300, seed=0), _random_pairs(y, 300, seed=1)
+    est = ContrastiveEmbedder(**params, warm_start=True, random_state=0)
+    est.fit(X, pairs=first[0], similar=first[1])
+    est.fit(X, pairs=second[0], similar=second[1])
+    assert est.n_iter_ == 4
+    # Not the model of a second fit on the first pairs.
+    again = ContrastiveEmbedder(**params, warm_start=True, random_state=0)
+    again.fit(X, pairs=first[0], similar=first[1])
+    again.fit(X, pairs=first[0], similar=first[1])
+    assert not np.array_equal(est.transform(X), again.transform(X))
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 5
+    assert _loader_arrays(est) == []

@@ -218,7 +218,10 @@ def test_early_stopping_on_pairs_holds_out_pairs_and_keeps_the_best_epoch():
     assert valid_similar[valid_first].mean() == pytest.approx(
         similar[first].mean(), abs=0.02
     )
-    trained = embedder.net_.iterator_train__pairs
+    train, _ = pair_validation_split(
+        pairs, similar, embedder.validation_fraction, embedder._split_seed
+    )
+    trained = pairs[train]  # the fitted net does not keep them
     assert len(trained) + len(valid_pairs) == len(pairs)
     # Repeats of a pair (in either order) stay on one side.
     as_set = lambda p: {tuple(sorted(pair)) for pair in p}  # noqa: E731
