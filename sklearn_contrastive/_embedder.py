@@ -14,7 +14,7 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._callbacks import warn_if_degenerate
+from ._callbacks import fit_diagnostics, warn_if_degenerate
 from ._net import fitted_history
 from ._params import (
     NestedNetParamsMixin,
@@ -555,6 +555,9 @@ class ContrastiveEmbedder(
         ) = history
         warn_if_degenerate(
             self.history_,
+            **fit_diagnostics(
+                net, X, target.dissimilar_sample(), n_threads=self.n_threads
+            ),
             **pick(params, "margin", "normalize", "similar_weight", "lr"),
             stacklevel=3,  # the caller of fit or partial_fit
         )

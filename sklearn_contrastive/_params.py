@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -144,7 +145,9 @@ class NestedNetParamsMixin:
 
 def validate_params(params: dict) -> None:
     """Check the estimator's parameters (``get_params(deep=False)``); raise
-    ValueError or TypeError for the first bad one."""
+    ValueError or TypeError for the first bad one, and warn of values that
+    are allowed but cannot work (pointed at the caller of ``fit``, which calls
+    this through ``_fit``)."""
     _check_numbers(params)
     for name in _FLAGS:
         if not isinstance(params[name], (bool, np.bool_)):
@@ -155,6 +158,7 @@ def validate_params(params: dict) -> None:
     check_module(params["module"])
     check_callbacks(params["callbacks"])
     check_net_params(params["net_params"], params["module"], params["early_stopping"])
+    _warn_if_margin_unreachable(params["margin"], params["normalize"], stacklevel=5)
 
 
 def _check_hidden_layer_sizes(sizes) -> None:
@@ -199,6 +203,25 @@ _CHECKS_AFTER = {
     "dropout": ("projection_head", _check_projection_head),
     "corruption_rate": ("unlabeled_label", _check_unlabeled_label),
 }
+
+
+#: Distances between unit vectors lie in [0, 2].
+MAX_NORMALIZED_DISTANCE = 2.0
+
+
+def _warn_if_margin_unreachable(margin, normalize, *, stacklevel: int) -> None:
+    """Warn when no dissimilar pair can ever reach the margin: unit-length
+    embeddings (``normalize=True``) lie at most 2 apart."""
+    if normalize and margin > MAX_NORMALIZED_DISTANCE:
+        warnings.warn(
+            f"margin={margin} can never be reached with normalize=True: the "
+            "embeddings are unit vectors, at most 2 apart, so every dissimilar "
+            "pair stays inside the margin and is pushed apart forever. Use a "
+            "margin of at most 2 (the default is 1.0), or normalize=False to "
+            "let the embeddings' scale follow the margin.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def _check_numbers(params: dict) -> None:

@@ -20,7 +20,7 @@ from ._data import (
     ViewLoader,
     labelled_rows_per_batch,
 )
-from ._labels import encode_labels, is_labelled, unlabelled
+from ._labels import encode_labels, is_labelled, is_missing, unlabelled
 from ._validation import (
     Validation,
     class_validation_split,
@@ -143,6 +143,26 @@ class TrainingTarget:
         params["samples_per_class"] = samples_per_class
         return (ViewLoader if self.uses_views else ClassBalancedLoader), params
 
+    def dissimilar_sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row numbers ``(first, second)`` of a bounded sample of dissimilar
+        training pairs, chosen without randomness, for the end-of-fit collapse
+        check (see ``_callbacks.fit_diagnostics``).
+
+        Explicit pairs: up to :data:`SAMPLE_PAIRS` of the dissimilar ones,
+        evenly spaced. Rows: every pair of up to :data:`SAMPLE_ROWS` evenly
+        spaced rows that is not two rows of one class (two distinct
+        unlabelled rows are dissimilar, as their views are).
+        """
+        if self.kind == "pairs":
+            dissimilar = np.flatnonzero(~self.similar)
+            chosen = dissimilar[_evenly_spaced(len(dissimilar), SAMPLE_PAIRS)]
+            return self.pairs[chosen, 0], self.pairs[chosen, 1]
+        rows = _evenly_spaced(len(self.y), SAMPLE_ROWS)
+        first, second = np.triu_indices(len(rows), k=1)
+        codes_first, codes_second = self.y[rows[first]], self.y[rows[second]]
+        same_class = (codes_first == codes_second) & is_labelled(codes_first)
+        return rows[first[~same_class]], rows[second[~same_class]]
+
     def hold_out(
         self, X: np.ndarray, fraction: float, seed: int, split: str = "stratified"
     ) -> tuple[Validation, np.ndarray, TrainingTarget]:
@@ -168,6 +188,20 @@ class TrainingTarget:
         train = np.setdiff1d(np.arange(len(X)), valid)
         validation = row_validation(X[valid], self.y[valid], seed)
         return validation, X[train], dataclasses.replace(self, y=self.y[train])
+
+
+#: Bounds of :meth:`TrainingTarget.dissimilar_sample`: rows (whose pairs
+#: number at most 256 * 255 / 2 = 32,640) and explicit pairs.
+SAMPLE_ROWS = 256
+SAMPLE_PAIRS = 4096
+
+
+def _evenly_spaced(n: int, at_most: int) -> np.ndarray:
+    """Up to ``at_most`` evenly spaced positions in ``range(n)``, all when
+    ``n <= at_most``."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.linspace(0, n - 1, at_most).round().astype(np.int64)
 
 
 def _check_samples_per_class_with_views(samples_per_class, batch_size):
@@ -238,12 +272,8 @@ def check_pairs(pairs, similar, n_samples):
             "pairs holds row numbers of X, shape (n_pairs, 2); similar says "
             "which pairs are similar (True) or dissimilar (False)."
         )
-    pairs = check_array(pairs, dtype=None, ensure_min_samples=0, input_name="pairs")
-    if len(pairs) == 0:
-        raise ValueError(
-            "pairs is empty; training on explicit pairs needs at least one "
-            "similar and one dissimilar pair of rows of X."
-        )
+    _check_pairs_shape(pairs)
+    pairs = check_array(pairs, dtype=None, input_name="pairs")
     if pairs.shape[1] != 2 or pairs.dtype.kind not in "iu":
         raise ValueError(
             "pairs must hold integer row numbers of X, shape (n_pairs, 2); got "
@@ -257,7 +287,7 @@ def check_pairs(pairs, similar, n_samples):
             f"{value} ({int(outside.any(axis=1).sum())} pairs out of range). "
             "Use positions (as X[i] or X.iloc[i]), not index labels."
         )
-    similar = np.asarray(similar)
+    similar = _as_flags(similar)
     if similar.ndim != 1 or len(similar) != len(pairs):
         raise ValueError(
             f"similar must have one entry per pair: shape ({len(pairs)},); got "
@@ -281,6 +311,48 @@ def check_pairs(pairs, similar, n_samples):
     pairs = pairs.astype(np.int64, copy=False)
     _refuse_contradictions(pairs, similar, n_samples)
     return pairs, similar
+
+
+def _check_pairs_shape(pairs) -> None:
+    """Refuse empty or non-2-D ``pairs`` with their shape, before
+    ``check_array`` says it of an unnamed array."""
+    try:
+        shape = np.shape(pairs)
+    except ValueError:  # ragged nested lists: check_array says so
+        return
+    example = "e.g. pairs=[[0, 1], [0, 2]] with similar=[True, False]"
+    if 0 in shape:
+        raise ValueError(
+            f"pairs is empty (got shape {shape}); training on explicit pairs "
+            "needs at least one similar and one dissimilar pair of rows of X, "
+            f"as an array of row numbers of shape (n_pairs, 2), {example}."
+        )
+    if len(shape) != 2:
+        raise ValueError(
+            "pairs must hold integer row numbers of X, shape (n_pairs, 2); got "
+            f"shape {shape}. Give one row per pair, {example} (a single pair is "
+            "[[i, j]])."
+        )
+
+
+def _as_flags(similar) -> np.ndarray:
+    """``similar`` as an array, refused with a message when it has missing
+    values (a pandas nullable boolean with NA, None); an object array of bools
+    becomes a boolean one."""
+    similar = np.asarray(similar)
+    if similar.dtype.kind != "O":
+        return similar
+    missing = is_missing(similar)
+    if missing.any():
+        raise ValueError(
+            f"similar holds {int(missing.sum())} missing values (None or NA; "
+            f"the first at pair {int(np.flatnonzero(missing)[0])}); every pair "
+            "needs True (similar) or False (dissimilar). Drop those pairs from "
+            "pairs and similar, or decide their label."
+        )
+    if all(isinstance(flag, (bool, np.bool_)) for flag in similar.ravel()):
+        return similar.astype(bool)
+    return similar
 
 
 def contradicting_pairs(pairs, similar, n_samples):
