@@ -6,6 +6,7 @@ Nothing here knows the estimator; each helper takes the values it uses.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 import torch
@@ -34,16 +35,29 @@ def torch_threads(n_threads: int | None):
         torch.set_num_threads(previous)
 
 
+#: Held by every seeded block. Initial weights and dropout draw from torch's
+#: process-wide generators (``nn.Dropout`` takes no generator), so two fits
+#: in threads of one process would interleave their draws, and each one's
+#: ``fork_rng`` would restore the other's state: they run one at a time
+#: instead, each then bit-identical to a fit alone. Re-entrant, for a fit
+#: inside a fit (``PairVerifier``'s embedder in a callback, say).
+_TORCH_RNG_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded_torch(seed: int, device: str):
     """Seed torch's CPU generator (and ``device``'s, on CUDA) for the block.
 
     ``fork_rng`` restores the CPU generator and the training device's one
     afterwards; seeding only those leaves every other generator of the
-    caller alone.
+    caller alone. Blocks in other threads wait for this one to end
+    (``_TORCH_RNG_LOCK``).
     """
     on_cuda = device.startswith("cuda")
-    with torch.random.fork_rng(devices=[torch.device(device)] if on_cuda else []):
+    with (
+        _TORCH_RNG_LOCK,
+        torch.random.fork_rng(devices=[torch.device(device)] if on_cuda else []),
+    ):
         torch.random.default_generator.manual_seed(seed)
         if on_cuda:
             with torch.cuda.device(device):
