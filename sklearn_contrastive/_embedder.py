@@ -23,6 +23,7 @@ from ._params import (
     validate_params,
 )
 from ._runtime import as_tensor, seeded_torch, torch_threads
+from ._scales import warn_if_unscaled
 from ._targets import TrainingTarget
 from ._train import train
 from .metrics import mean_average_precision_at_r
@@ -504,6 +505,7 @@ class ContrastiveEmbedder(
             X, y = validate_data(self, X, y, dtype=np.float32, reset=previous is None)
         params = self.get_params(deep=False)
         validate_params(params)
+        warn_if_unscaled(X)
         if previous is None:
             self._random_state = check_random_state(self.random_state)
         torch_seed, sampler_seed, split_seed = self._random_state.randint(
