@@ -334,8 +334,13 @@ class ContrastiveEmbedder(
     ever built. Input is converted to float32 and so are the embeddings.
 
     A :class:`~sklearn.exceptions.ConvergenceWarning` says when the
-    embeddings collapsed to a point or when no dissimilar pair ever came
-    inside the margin (the margin is too small for the embeddings' scale).
+    embeddings collapsed to a point (judged in eval mode, as ``transform``
+    embeds), when the training loss diverged (grew over a thousand times its
+    first batch's) or when no dissimilar pair ever came inside the margin
+    (the margin is too small for the embeddings' scale); a ``UserWarning``
+    when ``margin`` exceeds 2 with ``normalize=True`` or when the columns of
+    ``X`` differ widely in scale. Ctrl-C during ``fit`` raises
+    ``KeyboardInterrupt`` and leaves the estimator as it was before the call.
 
     References
     ----------
