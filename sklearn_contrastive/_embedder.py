@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -15,6 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._callbacks import fit_diagnostics, warn_if_degenerate
+from ._interrupts import unchanged_if_interrupted
 from ._net import fitted_history
 from ._params import (
     NestedNetParamsMixin,
@@ -33,27 +31,6 @@ __all__ = ["ContrastiveEmbedder"]
 
 #: Rows per forward pass in ``transform``: bounds its memory for any ``len(X)``.
 _TRANSFORM_BATCH_SIZE = 4096
-
-
-@contextlib.contextmanager
-def _unchanged_if_interrupted(estimator) -> Iterator[None]:
-    """Leave ``estimator`` as it was when the block ends in a KeyboardInterrupt.
-
-    Its attributes are put back (the fitted model, or none), and its random
-    stream rewound, so that the next call does what it would have done had
-    the interrupted one never been made.
-    """
-    state = dict(vars(estimator))
-    stream = state.get("_random_state")
-    stream_state = None if stream is None else stream.get_state()
-    try:
-        yield
-    except KeyboardInterrupt:
-        vars(estimator).clear()
-        vars(estimator).update(state)
-        if stream is not None:
-            stream.set_state(stream_state)
-        raise
 
 
 class ContrastiveEmbedder(
@@ -112,9 +89,8 @@ class ContrastiveEmbedder(
         dissimilar-pair term. ``1.0`` is the loss of the paper.
 
     dropout : float, default=0.2
-        Dropout probability after each hidden layer of the default network. It
-        regularises: on a noisy benchmark it raised 5-NN accuracy from 0.575
-        to 0.633 at the cost of 0.002 on digits (see the design notes).
+        Dropout probability after each hidden layer of the default network, a
+        regulariser (its measured effect is in the design notes).
 
     projection_head : tuple of int, default=None
         Hidden widths of a projection head to train the network through
@@ -186,9 +162,8 @@ class ContrastiveEmbedder(
         rise so are restored. Precision@1 and the validation loss are
         recorded too. Only labelled rows are held out (unlabelled ones all
         train); refused for a fit without labels, which has nothing to rank.
-        Above 2,000 validation rows, the retrieval scores rank a stratified
-        sample of 2,000 of them (MAP@R costs ``n_valid x R`` neighbours an
-        epoch); the validation loss uses all. A fit on explicit pairs holds
+        Above 2,000 validation rows, the ranking uses a stratified sample of
+        2,000 (the validation loss uses all). A fit on explicit pairs holds
         out ``validation_fraction`` of the *pairs* instead, stratified by
         ``similar``, and monitors their contrastive loss
         (``valid_pair_loss``, lower is better); their ROC AUC
@@ -333,14 +308,9 @@ class ContrastiveEmbedder(
     batch holds similar pairs; nothing of size ``n_samples x n_samples`` is
     ever built. Input is converted to float32 and so are the embeddings.
 
-    A :class:`~sklearn.exceptions.ConvergenceWarning` says when the
-    embeddings collapsed to a point (judged in eval mode, as ``transform``
-    embeds), when the training loss diverged (grew over a thousand times its
-    first batch's) or when no dissimilar pair ever came inside the margin
-    (the margin is too small for the embeddings' scale); a ``UserWarning``
-    when ``margin`` exceeds 2 with ``normalize=True`` or when the columns of
-    ``X`` differ widely in scale. Ctrl-C during ``fit`` raises
-    ``KeyboardInterrupt`` and leaves the estimator as it was before the call.
+    Warnings say when a fit is of little use (collapsed embeddings, a
+    diverged loss, a margin out of reach, columns of very different scales):
+    see the user guide's :ref:`user_guide_errors_warnings`.
 
     References
     ----------
@@ -462,7 +432,7 @@ class ContrastiveEmbedder(
             (the previous fitted model, or unfitted). Read more in
             :ref:`user_guide_interrupts`.
         """
-        with _unchanged_if_interrupted(self):
+        with unchanged_if_interrupted(self):
             return self._fit(X, y, pairs=pairs, similar=similar, incremental=False)
 
     def partial_fit(self, X, y=None):
@@ -493,7 +463,7 @@ class ContrastiveEmbedder(
             On Ctrl-C: the estimator is then left as it was before the call,
             with the epochs of earlier calls.
         """
-        with _unchanged_if_interrupted(self):
+        with unchanged_if_interrupted(self):
             return self._fit(X, y, pairs=None, similar=None, incremental=True)
 
     def _fit(self, X, y, *, pairs, similar, incremental):
