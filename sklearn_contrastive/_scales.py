@@ -16,11 +16,11 @@ import warnings
 import numpy as np
 
 #: Largest column standard deviation, over the median one, above which
-#: ``fit`` warns. Measured (5-NN accuracy after the default embedding, seed
-#: 0): the hard synthetic set unscaled, ratio 10.1, 0.264 against 0.633 after
-#: a StandardScaler; digits with every other column x1000, ratio 1,018, 0.948
-#: against 0.987; digits' raw pixels, ratio 1.5, 0.983 against 0.989 (no
-#: warning).
+#: ``fit`` warns. Measured (``python benchmarks/column_scales.py``; 5-NN
+#: accuracy after the default embedding, seed 0): the hard synthetic set
+#: unscaled, ratio 10.1, 0.264 against 0.633 after a StandardScaler; digits
+#: with every other column x1000, ratio 1,018, 0.948 against 0.987; digits'
+#: raw pixels, ratio 1.5, 0.983 against 0.989 (no warning).
 MAX_SCALE_RATIO = 5.0
 
 #: Rows the standard deviations are computed on (a strided sample beyond).

@@ -25,6 +25,7 @@ import bench_quality  # noqa: E402
 import bench_scale  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_vs_torch  # noqa: E402
+import column_scales  # noqa: E402
 import datasets  # noqa: E402
 import open_set_screen  # noqa: E402
 import training_control  # noqa: E402
@@ -464,3 +465,12 @@ def test_screen_scores_a_variant():
     scores = open_set_screen.screen("concat:1", seed=0, max_epochs=1)
     assert set(scores) == {"digits open", "many_classes open", "digits closed"}
     assert all(0 <= value <= 1 for pair in scores.values() for value in pair[:1])
+
+
+# -- column_scales ------------------------------------------------------------------
+
+
+def test_column_scales_measures_the_ratio_and_both_fits():
+    result = column_scales.measure("digits_x1000", max_epochs=1)
+    assert result["ratio"] > 100 and result["warned"]
+    assert 0 <= result["as_is"] <= 1 and 0 <= result["scaled"] <= 1
