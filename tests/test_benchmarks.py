@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _harness  # noqa: E402
+import bench_gpu  # noqa: E402
 import bench_open_set  # noqa: E402
 import bench_overrides  # noqa: E402
 import bench_quality  # noqa: E402
@@ -474,3 +475,23 @@ def test_column_scales_measures_the_ratio_and_both_fits():
     result = column_scales.measure("digits_x1000", max_epochs=1)
     assert result["ratio"] > 100 and result["warned"]
     assert 0 <= result["as_is"] <= 1 and 0 <= result["scaled"] <= 1
+
+
+# -- bench_gpu ----------------------------------------------------------------------
+
+
+def test_bench_gpu_measures_on_the_cpu_and_checks_the_copy(capsys):
+    records = bench_gpu.main(
+        ["--device", "cpu", "--rows", "2000", "--batch-sizes", "64", "256"]
+    )
+    assert [r["batch_size"] for r in records] == [64, 256]
+    for r in records:
+        assert r["train_rows_per_s"] > 0 and r["transform_rows_per_s"] > 0
+        assert r["peak_mib"] is None and r["max_abs_diff_vs_cpu"] == 0.0
+    assert "| 256 |" in capsys.readouterr().out
+
+
+def test_bench_gpu_refuses_a_missing_device(monkeypatch):
+    monkeypatch.setattr(bench_gpu.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        bench_gpu.main(["--device", "cuda", "--rows", "100"])
