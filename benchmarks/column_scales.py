@@ -9,8 +9,9 @@ warns about above ``_scales.MAX_SCALE_RATIO``:
 * ``digits``: the raw pixels, 0-16 (their scales carry meaning);
 * ``digits_x1000``: every other pixel column x1000 (grams next to
   milligrams);
-* ``hard_unscaled``: the hard synthetic set of ``datasets.py`` without its
-  scaler (50 noise columns of ten times the informative ones' scale).
+* ``hard_unscaled``: the hard synthetic set without its scaler
+  (``datasets.hard_synthetic_unscaled``: 50 noise columns of ten times the
+  informative ones' scale).
 
 70/30 stratified split, seed 0.
 
@@ -20,16 +21,24 @@ warns about above ``_scales.MAX_SCALE_RATIO``:
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_contrastive import ContrastiveEmbedder
-from sklearn_contrastive._scales import MAX_SCALE_RATIO, column_scale_ratio
+sys.path.insert(0, str(Path(__file__).parent))
+from datasets import hard_synthetic_unscaled  # noqa: E402
+
+from sklearn_contrastive import ContrastiveEmbedder  # noqa: E402
+from sklearn_contrastive._scales import (  # noqa: E402
+    MAX_SCALE_RATIO,
+    column_scale_ratio,
+)
 
 
 def _digits():
@@ -43,25 +52,10 @@ def _digits_x1000():
     return X, y
 
 
-def _hard_unscaled():
-    # datasets.hard_synthetic before _split_and_scale.
-    X, y = make_classification(
-        n_samples=20_000,
-        n_features=100,
-        n_informative=10,
-        n_redundant=0,
-        n_classes=10,
-        n_clusters_per_class=2,
-        random_state=0,
-    )
-    noise = np.random.default_rng(0).normal(0.0, 10.0, size=(20_000, 50))
-    return np.hstack([X, noise]), y
-
-
 DATASETS = {
     "digits": _digits,
     "digits_x1000": _digits_x1000,
-    "hard_unscaled": _hard_unscaled,
+    "hard_unscaled": hard_synthetic_unscaled,
 }
 
 
