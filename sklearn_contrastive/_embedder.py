@@ -154,10 +154,9 @@ class ContrastiveEmbedder(
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the rows, stratified by
         class or as whole classes (see ``validation_split``), and stop when
-        their mean average precision at R (MAP@R, each validation row a
-        query against the others; see
-        :func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`)
-        has not risen by more than ``tol`` over its best for more than
+        their MAP@R (each a query against the others,
+        :func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`) has
+        not risen by more than ``tol`` over its best for more than
         ``n_iter_no_change`` epochs. The weights of the last epoch that did
         rise so are restored. Precision@1 and the validation loss are
         recorded too. Only labelled rows are held out (unlabelled ones all
@@ -219,9 +218,8 @@ class ContrastiveEmbedder(
     n_threads : int, default=None
         CPU threads torch may use during ``fit`` and ``transform``
         (``torch.set_num_threads``, restored afterwards; process-wide).
-        ``None`` keeps torch's setting, which joblib already lowers to
-        ``n_cores // n_jobs`` in ``GridSearchCV(n_jobs=...)`` workers. Set
-        ``n_threads=1`` when other processes share the cores.
+        ``None`` keeps torch's setting, which joblib lowers to ``n_cores //
+        n_jobs`` in ``GridSearchCV(n_jobs=...)`` workers.
 
     random_state : int, RandomState instance or None, default=None
         The only source of randomness: initial weights, dropout, batch
@@ -246,18 +244,12 @@ class ContrastiveEmbedder(
         The fitted skorch net; ``net_.module_`` is the embedding network.
 
     history_ : list of dict
-        One dict per epoch, ready for ``pandas.DataFrame(history_)``:
-        ``epoch``, ``train_loss``, ``similar_distance`` and
-        ``dissimilar_distance`` (mean distance of the epoch's similar and
-        dissimilar training pairs), ``active_fraction`` (fraction of
-        dissimilar pairs closer than the margin, the ones still pushed apart;
-        these three over every 4th training batch of the fit, the first
-        included; an epoch of fewer than 4 batches may repeat the previous
-        values),
-        ``dur`` (epoch time in seconds), ``valid_loss`` with a validation
-        split and, with early stopping, ``valid_precision_at_1`` and
-        ``valid_map_at_r`` (on explicit pairs, ``valid_pair_loss`` and
-        ``valid_pair_roc_auc`` instead).
+        One dict per epoch, for ``pandas.DataFrame(history_)``: ``epoch``,
+        ``train_loss``, ``similar_distance``, ``dissimilar_distance``,
+        ``active_fraction``, ``dur``, ``valid_loss`` with a validation split
+        and, with early stopping, ``valid_precision_at_1`` and
+        ``valid_map_at_r`` (on explicit pairs ``valid_pair_loss`` and
+        ``valid_pair_roc_auc``); :ref:`user_guide_training` defines each.
 
     loss_curve_ : list of float
         Training loss of every epoch.
@@ -574,10 +566,8 @@ class ContrastiveEmbedder(
         score is their mean average precision at R
         (:func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`),
         the quantity early stopping monitors and the default of
-        :func:`~sklearn_contrastive.metrics.make_retrieval_scorer`. It lets
-        ``GridSearchCV`` tune the embedder with no downstream model (MAP@R
-        scores the whole ranking of each class, moves smoothly, and lies in
-        ``[0, 1]`` whatever the margin).
+        :func:`~sklearn_contrastive.metrics.make_retrieval_scorer`, so that
+        ``GridSearchCV`` can tune the embedder with no downstream model.
 
         Parameters
         ----------
