@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import _all_pairs_loss
+from ._all_pairs_loss import all_pairs_loss, all_pairs_statistics
 from ._labels import is_view
 from .pairs import (
     all_pairs,
@@ -128,11 +130,13 @@ def _explicit_pairs_mining_message(pair_mining: str) -> str:
 class ContrastiveLoss(nn.Module):
     r"""Contrastive loss over the pairs of a batch of embeddings.
 
-    The batch of ``B`` embeddings is embedded once; the ``B (B - 1) / 2``
-    pairwise distances are taken from :func:`torch.pdist` (exact, and with a
-    finite gradient where two embeddings coincide), and pairs of the same
-    class are similar (``Y = 0``), pairs of different classes dissimilar
-    (``Y = 1``). With ``pair_mining="all"`` every pair counts:
+    The batch of ``B`` embeddings is embedded once; pairs of the same class
+    are similar (``Y = 0``), pairs of different classes dissimilar
+    (``Y = 1``). The ``B (B - 1) / 2`` distances are exact, with a finite
+    gradient where two embeddings coincide: from :func:`torch.pdist` up to
+    512 rows, above that in blocks of rows that bound the loss's memory and
+    keep its cost per pair flat (see "Large batches" in the user guide's
+    loss page). With ``pair_mining="all"`` every pair counts:
 
     .. math::
 
@@ -245,11 +249,35 @@ class ContrastiveLoss(nn.Module):
             )
         if pairs is not None:
             return self._explicit_pairs_loss(embeddings, pairs, similar)
-        # (B (B - 1) / 2,) condensed distances, in torch.triu_indices order.
+        # Views of unlabelled rows carry negative codes (one sync per batch).
+        groups = None
+        if self.views and bool(is_view(labels).any()):
+            # Pairs between a view and a labelled row say nothing: left out.
+            # Labelled pairs and view pairs weigh the same whatever their
+            # numbers: the loss is the sum of the two groups' means.
+            groups = is_view(labels)
+        if len(embeddings) <= _all_pairs_loss.CONDENSED_UP_TO:
+            return self._condensed_loss(embeddings, labels, groups)
+        self.last_pair_statistics = (
+            all_pairs_statistics(embeddings, labels, groups, self.margin)
+            if self.record_statistics
+            else None
+        )
+        return all_pairs_loss(
+            embeddings,
+            labels,
+            groups,
+            margin=self.margin,
+            similar_weight=self.similar_weight,
+            hard=self.pair_mining == "hard",
+        )
+
+    def _condensed_loss(self, embeddings, labels, groups):
+        """The loss of a small batch from its condensed distances."""
+        # (B (B - 1) / 2,) distances, in torch.triu_indices order.
         distances = torch.pdist(embeddings)
         dissimilar = all_pairs(labels)
-        # Views of unlabelled rows carry negative codes (one sync per batch).
-        if not self.views or not bool(is_view(labels).any()):
+        if groups is None:
             self._record(distances, dissimilar)
             if self.pair_mining == "hard":
                 selected = hard_pairs(
@@ -257,11 +285,8 @@ class ContrastiveLoss(nn.Module):
                 )
                 distances, dissimilar = distances[selected], dissimilar[selected]
             return self._mean_loss(distances, dissimilar)
-        views = is_view(labels)
-        # Pairs between a view and a labelled row say nothing: leave them out.
-        # Labelled pairs and view pairs weigh the same whatever their numbers.
-        view_pairs = condensed(views[:, None] & views[None, :])
-        labelled_pairs = condensed(~views[:, None] & ~views[None, :])
+        view_pairs = condensed(groups[:, None] & groups[None, :])
+        labelled_pairs = condensed(~groups[:, None] & ~groups[None, :])
         same_group = view_pairs | labelled_pairs
         self._record(distances[same_group], dissimilar[same_group])
         if self.pair_mining == "hard":

@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _harness  # noqa: E402
+import bench_batch_size  # noqa: E402
 import bench_gpu  # noqa: E402
 import bench_open_set  # noqa: E402
 import bench_overrides  # noqa: E402
@@ -475,6 +476,27 @@ def test_column_scales_measures_the_ratio_and_both_fits():
     result = column_scales.measure("digits_x1000", max_epochs=1)
     assert result["ratio"] > 100 and result["warned"]
     assert 0 <= result["as_is"] <= 1 and 0 <= result["scaled"] <= 1
+
+
+# -- bench_batch_size ---------------------------------------------------------------
+
+
+def test_bench_batch_size_times_the_fit_and_both_forms_of_the_loss(tmp_path):
+    # 600 rows a batch: above CONDENSED_UP_TO, so the blocks are timed.
+    argv = ["--rows", "1500", "--batch-sizes", "64", "600", "--max-epochs", "1"]
+    argv += ["--repeats", "1", "--skip-memory", "--out", str(tmp_path)]
+    records = bench_batch_size.main(argv)
+    assert [r["batch_size"] for r in records["training"]] == [64, 600]
+    assert all(r["train_rows_per_s"] > 0 for r in records["training"])
+    assert all(r["block_ms"] > 0 and r["condensed_ms"] > 0 for r in records["loss"])
+    assert "| 600 |" in (tmp_path / "batch_size.md").read_text()
+
+
+def test_bench_batch_size_loss_memory_is_measured_against_a_reset_peak():
+    # In this process: the reset peak makes a 600-row loss add a little,
+    # far below this test process's own peak.
+    added = bench_batch_size.loss_memory_job(600, "blocks")
+    assert 0 <= added < 200 * 2**20
 
 
 # -- bench_gpu ----------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Tests for sklearn_contrastive.losses, checked against an explicit loop."""
+"""Tests for sklearn_contrastive.losses, checked against an explicit loop.
+
+Every test runs twice: with the condensed form that small batches take, and
+with the blockwise form of large batches (forced here on small ones), so
+that both are held to the same loop oracle.
+"""
 
 import math
 import re
@@ -10,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from sklearn_contrastive import _all_pairs_loss
 from sklearn_contrastive.losses import (
     ContrastiveLoss,
     contrastive_loss,
@@ -23,6 +29,18 @@ from sklearn_contrastive.pairs import (
 )
 
 DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.fixture(autouse=True, params=["condensed", "blocks"])
+def engine(request, monkeypatch):
+    """Which form ContrastiveLoss computes a batch's pairs with."""
+    if request.param == "blocks":
+        monkeypatch.setattr(_all_pairs_loss, "CONDENSED_UP_TO", 0)
+        monkeypatch.setattr(_all_pairs_loss, "BLOCK_ELEMENTS", 16)
+        monkeypatch.setattr(_all_pairs_loss, "MIN_BLOCK_ROWS", 2)
+    return request.param
+
+
 TOLERANCES = {
     torch.float32: {"rtol": 1e-5, "atol": 1e-6},
     torch.float64: {"rtol": 1e-10, "atol": 1e-12},
