@@ -14,7 +14,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
 from sklearn_contrastive import ContrastiveEmbedder
-from sklearn_contrastive.networks import MLP, L2Normalize
+from sklearn_contrastive.networks import MLP, Dropout, L2Normalize
 
 
 def _inputs(n_samples=7, n_features=4, seed=0):
@@ -45,10 +45,10 @@ def test_mlp_default_architecture():
     assert [type(layer) for layer in layers] == [
         nn.Linear,
         nn.ReLU,
-        nn.Dropout,
+        Dropout,
         nn.Linear,
         nn.ReLU,
-        nn.Dropout,
+        Dropout,
         nn.Linear,
     ]
     assert [m.p for m in layers if isinstance(m, nn.Dropout)] == [0.0, 0.0]
@@ -137,10 +137,10 @@ def test_mlp_dropout_after_each_hidden_activation():
     assert [type(layer) for layer in net.layers] == [
         nn.Linear,
         nn.ReLU,
-        nn.Dropout,
+        Dropout,
         nn.Linear,
         nn.ReLU,
-        nn.Dropout,
+        Dropout,
         nn.Linear,
     ]
     assert [m.p for m in net.modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3]
@@ -472,3 +472,42 @@ def test_module_params_may_not_override_the_estimator(iris, key, use):
     with pytest.raises(ValueError, match=re.escape(f"may not set {key!r}")) as info:
         est.fit(X, y)
     assert use in str(info.value)
+
+
+# -- Dropout -------------------------------------------------------------------
+
+
+def test_dropout_keeps_each_element_with_probability_one_minus_p_and_rescales():
+    torch.manual_seed(0)
+    out = Dropout(0.2)(torch.ones(200, 500))
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.8) < 0.01
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.8))
+
+
+def test_dropout_gradient_is_the_mask_and_the_draw_follows_the_seed():
+    X = torch.randn(50, 40, requires_grad=True)
+    torch.manual_seed(3)
+    out = Dropout(0.3)(X)
+    out.sum().backward()
+    torch.testing.assert_close(X.grad, (out.detach() / X.detach()).nan_to_num())
+    torch.manual_seed(3)
+    assert torch.equal(Dropout(0.3)(X), out)
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_dropout_at_the_ends_and_in_eval_mode_is_torchs(p):
+    X = torch.randn(10, 10)
+    assert torch.equal(Dropout(p)(X), nn.functional.dropout(X, p))
+    assert torch.equal(Dropout(0.5).eval()(X), X)
+
+
+def test_dropout_in_place_changes_its_input():
+    X = torch.ones(20, 20)
+    out = Dropout(0.5, inplace=True)(X)
+    assert out is X and (X == 0).any()
+
+
+def test_the_default_network_uses_the_fast_dropout():
+    net = MLP(n_features_in=4, hidden_layer_sizes=(8, 8), dropout=0.1)
+    assert sum(isinstance(layer, Dropout) for layer in net.layers) == 2

@@ -86,7 +86,13 @@ def test_an_optimizer_of_the_user_steps_with_the_closure(iris, fast_params):
     )
     est.fit(X, y)
     assert not est.net_.plain_step_
-    reference = ContrastiveEmbedder(**fast_params, optimizer="adam", random_state=0)
+    # The named optimizer steps fused (one kernel); the subclass does not.
+    reference = ContrastiveEmbedder(
+        **fast_params,
+        optimizer="adam",
+        net_params={"optimizer__fused": False},
+        random_state=0,
+    )
     np.testing.assert_array_equal(est.transform(X), reference.fit(X, y).transform(X))
 
 
@@ -167,3 +173,28 @@ def test_training_mode_is_set_after_the_callbacks_start(iris, fast_params):
     steps = sum(epoch["train_batch_count"] for epoch in est.history_)
     # The first forward pass is the width probe, in eval mode.
     assert est.net_.module_.modes[1 : steps + 1] == [True] * steps
+
+
+@pytest.mark.parametrize(
+    "optimizer, net_params, fused",
+    [
+        ("adam", None, True),
+        ("adamw", None, True),
+        ("adam", {"optimizer__foreach": True}, None),
+        ("adam", {"optimizer__fused": False}, False),
+        ("sgd", None, None),
+    ],
+)
+def test_adam_steps_fused_unless_net_params_choose(optimizer, net_params, fused):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    y = np.repeat([0, 1], 20)
+    est = ContrastiveEmbedder(
+        n_components=2,
+        hidden_layer_sizes=(8,),
+        max_epochs=1,
+        optimizer=optimizer,
+        net_params=net_params,
+        random_state=0,
+    ).fit(X, y)
+    assert est.net_.optimizer_.defaults.get("fused") == fused
