@@ -60,9 +60,10 @@ __all__ = [
 ]
 
 #: Bytes of float32 rows read at once when a whole source is scanned
-#: (validation) or gathered element by element (SCARF views): bounds the
-#: memory of those passes whatever the source's size.
-CHUNK_BYTES = 64 * 2**20
+#: (validation, the column-scale sample) or gathered element by element
+#: (SCARF views): bounds the memory of those passes whatever the source's
+#: size (a float64 copy of a chunk for the column scales is twice this).
+CHUNK_BYTES = 8 * 2**20
 
 
 def is_out_of_core(X) -> bool:
@@ -209,6 +210,25 @@ class RowSource:
         if isinstance(chunks, tuple) and chunks and 0 < chunks[0] <= step:
             step -= step % chunks[0]
         return step
+
+    def column_std(self) -> np.ndarray:
+        """Each column's standard deviation (float64, as ``np.std``), the
+        rows read a chunk at a time and merged (Chan et al.'s pairwise
+        update of the mean and the sum of squared deviations)."""
+        count, mean, squares = 0, 0.0, 0.0
+        # A quarter chunk: its float64 copy and squares stay at CHUNK_BYTES.
+        for _, rows in self.chunks(max(1, self.rows_per_chunk() // 4)):
+            rows = rows.astype(np.float64)
+            n, chunk_mean = len(rows), rows.mean(axis=0)
+            delta = chunk_mean - mean
+            squares = (
+                squares
+                + ((rows - chunk_mean) ** 2).sum(axis=0)
+                + delta**2 * count * n / (count + n)
+            )
+            mean = mean + delta * n / (count + n)
+            count += n
+        return np.sqrt(squares / count)
 
     def chunks(self, n_rows: int | None = None):
         """``(start, rows)`` for consecutive chunks of ``n_rows`` rows
