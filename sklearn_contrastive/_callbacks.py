@@ -31,6 +31,7 @@ from ._history_keys import (
     VALID_PRECISION_AT_1,
 )
 from ._runtime import torch_threads
+from ._sources import RowSource, embed_rows
 from .losses import contrastive_loss
 from .metrics import mean_average_precision_at_r, precision_at_k
 from .networks import embed, embedding_network
@@ -147,10 +148,10 @@ def _ratio(total: float, count: float) -> float:
     return total / count if count else math.nan
 
 
-def _embed_during_training(net, X: torch.Tensor) -> torch.Tensor:
+def _embed_during_training(net, X: torch.Tensor | RowSource) -> torch.Tensor:
     """Embeddings of ``X`` (on the CPU), the module's mode left as it was."""
     was_training = net.module_.training
-    embeddings = embed(embedding_network(net.module_), X, net.device)
+    embeddings = embed_rows(embedding_network(net.module_), X, net.device)
     net.module_.train(was_training)
     return embeddings
 
@@ -198,15 +199,18 @@ class ValidationPairs(Callback):
 
     Parameters
     ----------
-    X : torch.Tensor of shape (n_rows, n_features)
-        The distinct rows of the validation pairs.
+    X : torch.Tensor or RowSource of shape (n_rows, n_features)
+        The distinct rows of the validation pairs (a source's are read
+        every epoch, 4096 at a time).
     pairs : numpy.ndarray of int of shape (n_pairs, 2)
         Row numbers into ``X``.
     similar : numpy.ndarray of bool of shape (n_pairs,)
         ``True`` for a similar pair.
     """
 
-    def __init__(self, X: torch.Tensor, pairs: np.ndarray, similar: np.ndarray):
+    def __init__(
+        self, X: torch.Tensor | RowSource, pairs: np.ndarray, similar: np.ndarray
+    ):
         self.X = X
         self.pairs = pairs
         self.similar = similar

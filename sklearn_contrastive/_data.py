@@ -23,22 +23,28 @@ from skorch.dataset import Dataset
 from torch.utils.data import Subset, TensorDataset
 
 from ._labels import is_labelled, view_codes
+from ._sources import RowSource, SourceDataset, select_rows, take_rows
 from .pairs import ClassBalancedBatchSampler
 from .views import scarf_corrupt
 
 
-def unwrap_dataset(dataset) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
+def unwrap_dataset(
+    dataset,
+) -> tuple[torch.Tensor | RowSource, torch.Tensor | None, np.ndarray]:
     """Return ``(X, y, rows)``: the stored tensors and the rows ``dataset`` covers.
 
     Nested :class:`~torch.utils.data.Subset` objects are resolved into one
-    array of row numbers; no data are copied.
+    array of row numbers; no data are copied. ``X`` is the
+    :class:`~sklearn_contrastive._sources.RowSource` of a
+    :class:`~sklearn_contrastive._sources.SourceDataset` (out-of-core input),
+    read a batch at a time.
     """
     rows = None
     while isinstance(dataset, Subset):
         indices = np.asarray(dataset.indices, dtype=np.int64)
         rows = indices if rows is None else indices[rows]
         dataset = dataset.dataset
-    if isinstance(dataset, Dataset):
+    if isinstance(dataset, Dataset | SourceDataset):
         X, y = dataset.X, dataset.y
     elif isinstance(dataset, TensorDataset):
         X = dataset.tensors[0]
@@ -48,7 +54,7 @@ def unwrap_dataset(dataset) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarr
             "sklearn_contrastive's batch loaders need a skorch Dataset or a "
             f"TensorDataset (or a Subset of one); got {type(dataset).__name__}."
         )
-    if not isinstance(X, torch.Tensor):
+    if not isinstance(X, torch.Tensor | RowSource):
         X = torch.as_tensor(np.asarray(X))
     if y is not None and not isinstance(y, torch.Tensor):
         y = torch.as_tensor(np.asarray(y))
@@ -64,8 +70,9 @@ class _TensorBatches:
         self.X, self.y, self.rows = unwrap_dataset(dataset)
 
     def _batch(self, positions: np.ndarray):
-        index = torch.from_numpy(self.rows[positions])
-        Xb = self.X[index]
+        rows = self.rows[positions]
+        index = torch.from_numpy(rows)
+        Xb = take_rows(self.X, rows)
         # skorch expects a target even at inference; a dummy costs nothing.
         yb = self.y[index] if self.y is not None else torch.zeros(len(index))
         return Xb, yb
@@ -264,12 +271,13 @@ class ViewLoader(_TensorBatches):
         else:
             self._n_views = max(2, batch_size // 2)
         # The pool views draw replacement values from: every training row
-        # (a view of the stored data, copied only for a subset of it).
-        stored = self.X.cpu().numpy()
+        # (a view of the stored data, copied only for a subset of it; a
+        # source's rows stay on disk, read value by value).
+        stored = self.X if isinstance(self.X, RowSource) else self.X.cpu().numpy()
         covers_all = len(self.rows) == len(stored) and np.array_equal(
             self.rows, np.arange(len(stored))
         )
-        self._pool = stored if covers_all else stored[self.rows]
+        self._pool = stored if covers_all else select_rows(stored, self.rows)
 
     def __len__(self) -> int:
         unlabelled = math.ceil(len(self._unlabelled) / self._n_views)

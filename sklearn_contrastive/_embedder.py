@@ -9,7 +9,7 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._callbacks import fit_diagnostics, warn_if_degenerate
 from ._interrupts import unchanged_if_interrupted
@@ -20,12 +20,13 @@ from ._params import (
     resolve_device,
     validate_params,
 )
-from ._runtime import as_tensor, seeded_torch, torch_threads
+from ._runtime import seeded_torch, torch_threads
 from ._scales import warn_if_unscaled
+from ._sources import as_rows, check_fit_input, check_transform_input, embed_rows
 from ._targets import TrainingTarget
 from ._train import train
 from .metrics import mean_average_precision_at_r
-from .networks import embed, embedding_network
+from .networks import embedding_network
 
 __all__ = ["ContrastiveEmbedder"]
 
@@ -394,7 +395,10 @@ class ContrastiveEmbedder(
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training rows. Converted to float32; NaN and inf are refused.
+            Training rows. Converted to float32; NaN and inf are refused. A
+            memmap, HDF5 or zarr array (any object with ``shape``, ``dtype``
+            and row slicing) is read in batches, never loaded whole
+            (:ref:`user_guide_large_data`).
 
         y : array-like of shape (n_samples,), default=None
             Class labels (numbers or strings). Rows of the same class form
@@ -466,10 +470,7 @@ class ContrastiveEmbedder(
             # A fit that fails part-way must not leave the previous net_ next
             # to this fit's classes_ and n_features_in_.
             self.__dict__.pop("net_", None)
-        if y is None:
-            X = validate_data(self, X, dtype=np.float32, reset=previous is None)
-        else:
-            X, y = validate_data(self, X, y, dtype=np.float32, reset=previous is None)
+        X, y = check_fit_input(self, X, y, reset=previous is None)
         params = self.get_params(deep=False)
         validate_params(params)
         warn_if_unscaled(X)
@@ -535,8 +536,8 @@ class ContrastiveEmbedder(
     def transform(self, X):
         """Embed ``X`` with the trained network.
 
-        Rows go through the network in batches of 4096, so memory stays
-        bounded for any number of rows.
+        Rows go through the network (and an out-of-core ``X`` is read) in
+        batches of 4096, so memory stays bounded for any number of rows.
 
         Parameters
         ----------
@@ -549,14 +550,10 @@ class ContrastiveEmbedder(
             The embeddings.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32)
+        X = as_rows(check_transform_input(self, X))
+        module, device = embedding_network(self.net_.module_), self.net_.device
         with torch_threads(self.n_threads):
-            embeddings = embed(
-                embedding_network(self.net_.module_),
-                as_tensor(X),
-                self.net_.device,
-                _TRANSFORM_BATCH_SIZE,
-            )
+            embeddings = embed_rows(module, X, device, _TRANSFORM_BATCH_SIZE)
         return embeddings.numpy()
 
     def score(self, X, y):

@@ -376,7 +376,7 @@ def build_net(
 
 def train_net(
     net: NeuralNet,
-    X: torch.Tensor,
+    X: torch.Tensor | torch.utils.data.Dataset,
     y: torch.Tensor | None,
     *,
     previous: NeuralNet | None,
@@ -386,6 +386,9 @@ def train_net(
     weight_decay: float,
 ) -> None:
     """Initialise ``net``, train it on ``(X, y)`` and leave it ready to use.
+
+    ``X`` is a tensor, or the dataset of an out-of-core source with ``y``
+    None (``_sources.training_data``).
 
     A continued fit (``previous``, the fitted net of a warm start or of
     earlier ``partial_fit`` calls) extends its history; ``partial_fit``

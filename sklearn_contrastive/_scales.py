@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 
+from ._sources import RowSource
+
 #: Largest column standard deviation, over the median one, above which
 #: ``fit`` warns. Measured (``python benchmarks/column_scales.py``; 5-NN
 #: accuracy after the default embedding, seed 0): the hard synthetic set
@@ -28,12 +30,16 @@ MAX_SCALE_RATIO = 5.0
 _SAMPLE_ROWS = 10_000
 
 
-def column_scale_ratio(X: np.ndarray) -> tuple[float, int]:
+def column_scale_ratio(X: np.ndarray | RowSource) -> tuple[float, int]:
     """``(ratio, column)``: the largest column standard deviation over the
     median one of the non-constant columns (1.0 without two of them), and
     the column of the largest."""
     step = max(1, len(X) // _SAMPLE_ROWS)
-    scales = np.asarray(X[::step], dtype=np.float64).std(axis=0)
+    if isinstance(X, RowSource):
+        # Read in chunks: the float64 sample of wide rows would not be small.
+        scales = X.subset(np.arange(0, len(X), step)).column_std()
+    else:
+        scales = np.asarray(X[::step], dtype=np.float64).std(axis=0)
     varying = np.flatnonzero(scales > 0)
     if len(varying) < 2:
         return 1.0, 0
@@ -42,7 +48,7 @@ def column_scale_ratio(X: np.ndarray) -> tuple[float, int]:
     return float(scales[widest] / median), widest
 
 
-def warn_if_unscaled(X: np.ndarray) -> None:
+def warn_if_unscaled(X: np.ndarray | RowSource) -> None:
     """Warn (``UserWarning``) when :func:`column_scale_ratio` exceeds
     :data:`MAX_SCALE_RATIO`."""
     ratio, column = column_scale_ratio(X)

@@ -21,6 +21,7 @@ from ._data import (
     labelled_rows_per_batch,
 )
 from ._labels import encode_labels, is_labelled, is_missing, unlabelled
+from ._sources import select_rows
 from ._validation import (
     Validation,
     class_validation_split,
@@ -171,7 +172,8 @@ class TrainingTarget:
         Labelled rows are held out, stratified by class or, with ``split``
         ``"classes"``, as whole classes (unlabelled ones all train); explicit
         pairs are held out as pairs (a row may be in both kinds), and all of
-        ``X`` stays.
+        ``X`` stays. An out-of-core ``X`` (a ``RowSource``) is split into row
+        numbers, nothing read.
         """
         if self.kind == "pairs":
             train, valid = pair_validation_split(
@@ -186,8 +188,9 @@ class TrainingTarget:
         _, valid = _ROW_SPLITS[split](self.y[labelled], fraction, seed)
         valid = labelled[valid]
         train = np.setdiff1d(np.arange(len(X)), valid)
-        validation = row_validation(X[valid], self.y[valid], seed)
-        return validation, X[train], dataclasses.replace(self, y=self.y[train])
+        validation = row_validation(select_rows(X, valid), self.y[valid], seed)
+        X_train = select_rows(X, train)
+        return validation, X_train, dataclasses.replace(self, y=self.y[train])
 
 
 #: Bounds of :meth:`TrainingTarget.dissimilar_sample`: rows (whose pairs

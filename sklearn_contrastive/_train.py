@@ -8,18 +8,20 @@ estimator calls it inside its seeded torch generators and thread setting.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from skorch import NeuralNet
 
 from ._modules import build_module
 from ._net import build_net, train_net
 from ._params import pick, split_net_params
 from ._runtime import as_tensor
+from ._sources import RowSource, training_data
 from ._targets import TrainingTarget
 from ._validation import Validation
 
 
 def train(
-    X: np.ndarray,
+    X: np.ndarray | RowSource,
     target: TrainingTarget,
     params: dict,
     *,
@@ -33,6 +35,8 @@ def train(
 
     Parameters
     ----------
+    X : ndarray or RowSource of shape (n_samples, n_features)
+        Validated training rows, in memory or read on demand.
     params : dict
         The estimator's parameters (``get_params(deep=False)``), validated.
     sampler_rng : numpy.random.Generator
@@ -44,11 +48,13 @@ def train(
     incremental : bool
         ``partial_fit``: one epoch, the optimizer's state kept.
     """
-    X_tensor = as_tensor(X)
+    X_fit, y_fit = training_data(X, target.y)
+    # The module's width, and a custom module's output, read from two rows.
+    probe = X_fit if isinstance(X_fit, torch.Tensor) else as_tensor(X[:2])
     module_kwargs, settings = split_net_params(params["net_params"])
     module, width = build_module(
         params["module"],
-        X_tensor,
+        probe,
         **pick(
             params,
             "n_components",
@@ -82,8 +88,8 @@ def train(
     )
     train_net(
         net,
-        X_tensor,
-        None if target.y is None else as_tensor(target.y),
+        X_fit,
+        y_fit,
         previous=previous,
         incremental=incremental,
         drop_split=validation is not None,

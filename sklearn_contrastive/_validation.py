@@ -22,6 +22,7 @@ from ._callbacks import ValidationPairs, ValidationRetrieval
 from ._history_keys import VALID_MAP_AT_R, VALID_PAIR_LOSS
 from ._params import VALIDATION_PAIRS, VALIDATION_RETRIEVAL
 from ._runtime import as_tensor
+from ._sources import RowSource, SourceDataset, as_rows, read_all, select_rows
 
 
 def stratified_validation_split(
@@ -179,7 +180,8 @@ def retrieval_subset(
         )
         keep = np.sort(keep)
         X_valid, y_valid = X_valid[keep], y_valid[keep]
-    return as_tensor(X_valid), y_valid
+    # At most MAX_RETRIEVAL_ROWS rows: read in full from a source.
+    return as_tensor(read_all(X_valid)), y_valid
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class Validation:
         The history key of the score early stopping watches.
     lower_is_better : bool
         Whether a lower ``monitor`` is better.
-    dataset : skorch.dataset.Dataset or None
+    dataset : skorch.dataset.Dataset, SourceDataset or None
         The rows skorch computes ``valid_loss`` on, or None for no loss.
     """
 
@@ -207,7 +209,9 @@ class Validation:
     dataset: Dataset | None
 
 
-def row_validation(X_valid: np.ndarray, y_valid: np.ndarray, seed: int) -> Validation:
+def row_validation(
+    X_valid: np.ndarray | RowSource, y_valid: np.ndarray, seed: int
+) -> Validation:
     """Held-out labelled rows: retrieval MAP@R among them, and their loss.
     ``seed`` draws the rows ranked when there are too many."""
     return Validation(
@@ -215,8 +219,16 @@ def row_validation(X_valid: np.ndarray, y_valid: np.ndarray, seed: int) -> Valid
         callback=ValidationRetrieval(*retrieval_subset(X_valid, y_valid, seed)),
         monitor=VALID_MAP_AT_R,
         lower_is_better=False,
-        dataset=Dataset(as_tensor(X_valid), as_tensor(y_valid)),
+        dataset=validation_dataset(X_valid, y_valid),
     )
+
+
+def validation_dataset(X_valid, y_valid: np.ndarray) -> Dataset | SourceDataset:
+    """The rows skorch computes ``valid_loss`` on: tensors sharing memory with
+    in-memory rows, or a source's rows, read a batch at a time."""
+    if isinstance(X_valid, RowSource):
+        return SourceDataset(X_valid, y_valid)
+    return Dataset(as_tensor(X_valid), as_tensor(y_valid))
 
 
 def pair_validation(
@@ -228,7 +240,9 @@ def pair_validation(
     return Validation(
         name=VALIDATION_PAIRS,
         callback=ValidationPairs(
-            as_tensor(X[rows]), positions.reshape(-1, 2), similar.astype(bool)
+            as_rows(select_rows(X, rows)),
+            positions.reshape(-1, 2),
+            similar.astype(bool),
         ),
         monitor=VALID_PAIR_LOSS,
         lower_is_better=True,

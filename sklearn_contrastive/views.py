@@ -42,7 +42,9 @@ def scarf_corrupt(X, corruption_rate=0.6, *, pool=None, random_state=None):
     pool : ndarray of shape (n_pool, n_features), default=None
         Rows the replacement values are drawn from (the training set, so
         that each feature keeps its marginal distribution). ``None`` uses
-        ``X`` itself.
+        ``X`` itself. An object with a true ``reads_on_demand`` attribute
+        (the estimator's rows of an out-of-core array) is not converted: only
+        the values drawn are read, as ``pool[rows, columns]``.
     random_state : int, RandomState instance, numpy.random.Generator or None
         Source of the random choices.
 
@@ -60,7 +62,10 @@ def scarf_corrupt(X, corruption_rate=0.6, *, pool=None, random_state=None):
     True
     """
     X = np.asarray(X)
-    pool = X if pool is None else np.asarray(pool)
+    if pool is None:
+        pool = X
+    elif not getattr(pool, "reads_on_demand", False):
+        pool = np.asarray(pool)
     if not 0 <= corruption_rate < 1:
         raise ValueError(
             f"corruption_rate must be in [0, 1); got {corruption_rate!r}. It is "

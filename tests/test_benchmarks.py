@@ -22,6 +22,7 @@ import _harness  # noqa: E402
 import bench_batch_size  # noqa: E402
 import bench_gpu  # noqa: E402
 import bench_open_set  # noqa: E402
+import bench_out_of_core  # noqa: E402
 import bench_overrides  # noqa: E402
 import bench_quality  # noqa: E402
 import bench_scale  # noqa: E402
@@ -517,3 +518,21 @@ def test_bench_gpu_refuses_a_missing_device(monkeypatch):
     monkeypatch.setattr(bench_gpu.torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit):
         bench_gpu.main(["--device", "cuda", "--rows", "100"])
+
+
+# -- bench_out_of_core -------------------------------------------------------------
+
+
+def test_bench_out_of_core_fits_a_memmap_and_deletes_its_files(tmp_path, capsys):
+    result = bench_out_of_core.main(
+        ["--rows", "3000", "--features", "8", "--small-rows", "1000"]
+        + ["--dir", str(tmp_path), "--access-batches", "2", "--formats", "npy"]
+        + ["--params", '{"n_components": 4, "batch_size": 64}']
+    )
+    (record,) = result["records"]
+    assert record["format"] == "npy" and record["rows"] == 3000
+    assert record["fit_rows_per_s"] > 0 and record["transform_rows_per_s"] > 0
+    assert record["fit_anon_growth_mib"] >= 0
+    assert all(rate > 0 for rate in result["access"].values())
+    assert list(tmp_path.iterdir()) == []
+    assert "| npy | 3,000 x 8 |" in capsys.readouterr().out
