@@ -259,8 +259,12 @@ def _hardest_similar(batch):
     hardest = batch.norms.new_full((len(batch.labels),), -1.0)
     for start, stop in batch.blocks:
         squared = batch.squared_distances(start, stop)
-        squared.masked_fill_(~batch.same_class(start, stop), -1.0)
-        squared = batch.leave_out_(squared, start, stop, -1.0)
+        squared.masked_fill_(~batch.same_class(start, stop), float("inf"))
+        batch.leave_out_(squared, start, stop, float("inf"))
+        # Exact where small, as in _block: which pair is hardest can turn on
+        # differences below the matrix form's rounding.
+        batch.refine_(squared, start)
+        squared.masked_fill_(squared == float("inf"), -1.0)
         hardest[start:stop] = torch.maximum(hardest[start:stop], squared.amax(1))
         hardest[start:] = torch.maximum(hardest[start:], squared.amax(0))
     return hardest
@@ -275,19 +279,24 @@ def _block(
     squared = batch.squared_distances(start, stop)
     same = batch.same_class(start, stop)
     if hardest is not None:
+        # Small distances exact, similar ones too (as in _hardest_similar).
+        batch.leave_out_(squared, start, stop, float("inf"))
+        refined = batch.refine_(squared, start)
         # The hardest similar pairs of either row (ties keep all tied).
         hard_similar = (squared == hardest[start:stop, None]) | (
             squared == hardest[None, start:]
         )
         hard_similar &= same
-        batch.leave_out_(hard_similar, start, stop, False)
         similar_coefficient = hard_similar.to(squared.dtype) * similar_weight
-        row_loss[start:stop] += 0.5 * (similar_coefficient * squared).sum(1)
+        similar_term = torch.where(hard_similar, squared, 0.0).sum(1)
+        row_loss[start:stop] += 0.5 * similar_weight * similar_term
         row_pairs[start:stop] += hard_similar.sum(1)
-    # Only dissimilar pairs from here: the rest, at infinity, cost nothing.
-    squared.masked_fill_(same, float("inf"))
-    batch.leave_out_(squared, start, stop, float("inf"))
-    refined = batch.refine_(squared, start)
+        squared.masked_fill_(same, float("inf"))
+    else:
+        # Only dissimilar pairs from here: the rest, at infinity, cost nothing.
+        squared.masked_fill_(same, float("inf"))
+        batch.leave_out_(squared, start, stop, float("inf"))
+        refined = batch.refine_(squared, start)
     distance = squared.sqrt_()
     hinge = torch.rsub(distance, margin).clamp_(min=0)
     if batch.groups is None and hardest is None:

@@ -219,3 +219,15 @@ def test_row_blocks_tile_the_upper_triangle_in_bounded_blocks(n):
         assert elements <= max(
             _all_pairs_loss.BLOCK_ELEMENTS, _all_pairs_loss.MIN_BLOCK_ROWS * n
         )
+
+
+def test_hard_mining_picks_the_hardest_pair_below_the_matrix_forms_rounding(
+    small_blocks,
+):
+    """Similar distances of 1e-78 next to rows 0.5 apart: the Gram form alone
+    would call them all 0 and keep every tied pair (found by hypothesis)."""
+    embeddings = torch.tensor([[0.5], [7.1e-78], [0.0], [0.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 1, 1, 1])
+    loss = ContrastiveLoss(pair_mining="hard")(embeddings, labels)
+    expected = _condensed_loss(embeddings, labels, 1.0, 1.0, True, False)
+    torch.testing.assert_close(loss, expected)
