@@ -7,14 +7,15 @@
    one size after the other. Training rows/s is rows over the median epoch's
    duration (``history_[i]["dur"]``), ms per step that duration over its
    batches; the last column is rows/s relative to the first batch size.
-2. The loss alone: ``ContrastiveLoss`` forward and backward on ``B`` unit
-   vectors of 32 components (the default ``n_components``) and 10 classes,
-   median of ``--repeats`` runs, next to the condensed form the loss used
-   before (:func:`torch.pdist` over every pair, then
+2. The loss alone: ``ContrastiveLoss`` (the condensed form up to 512 rows,
+   blocks above) forward and backward on ``B`` unit vectors of 32
+   components (the default ``n_components``) and 10 classes, median of
+   ``--repeats`` runs, next to the condensed form the loss used before
+   (:func:`torch.pdist` over every pair, then
    :func:`~sklearn_contrastive.losses.contrastive_loss`; run up to
    ``--condensed-up-to`` rows), and the peak memory each adds: a fresh
    process per size (``benchmarks/_harness.run_capped``) whose peak resident
-   set after one loss minus its peak before it.
+   set after one loss, over its resident set before it (the peak reset).
 
     python benchmarks/bench_batch_size.py [--rows 100000] [--features 50]
         [--batch-sizes 256 1024 2048 4096 16384] [--condensed-up-to 4096]
@@ -167,10 +168,10 @@ def loss_table(records: list[dict]) -> str:
     ]
     header = [
         "batch_size",
-        "loss ms (blocks)",
-        "loss ms (condensed pdist)",
-        "loss peak MiB (blocks)",
-        "loss peak MiB (condensed)",
+        "ContrastiveLoss ms",
+        "condensed pdist ms",
+        "ContrastiveLoss peak MiB",
+        "condensed pdist peak MiB",
     ]
     return _harness.markdown_table(header, rows)
 

@@ -44,6 +44,7 @@ from ._params import (
     PROGRESS_BAR,
     resolve_optimizer,
 )
+from ._runtime import FLUSH_DENORMALS_EVERY, flush_denormals
 from ._validation import Validation
 from .losses import ContrastiveLoss
 
@@ -221,10 +222,14 @@ class ContrastiveNet(NeuralNet):
 
     def train_step(self, batch, **fit_params):
         if not getattr(self, "plain_step_", False):
-            return super().train_step(batch, **fit_params)
-        self.optimizer_.zero_grad()
-        step = self.train_step_single(batch, **fit_params)
-        self.optimizer_.step()
+            step = super().train_step(batch, **fit_params)
+        else:
+            self.optimizer_.zero_grad()
+            step = self.train_step_single(batch, **fit_params)
+            self.optimizer_.step()
+        self.steps_ = getattr(self, "steps_", 0) + 1
+        if self.steps_ % FLUSH_DENORMALS_EVERY == 0:
+            flush_denormals(self.module_, self.optimizer_)
         return step
 
     def train_step_single(self, batch, **fit_params):
@@ -412,8 +417,10 @@ def train_net(
         interrupt = getattr(net, "interrupt_", None)
         if interrupt is not None:
             raise interrupt
-    # Leave the module as transform uses it, so net_.module_(X) agrees.
+    # Leave the module as transform uses it, so net_.module_(X) agrees, and
+    # without the denormal weights that slow every later forward pass.
     net.module_.eval()
+    flush_denormals(net.module_, net.optimizer_)
     prepare_for_pickling(net, drop_split=drop_split)
 
 
