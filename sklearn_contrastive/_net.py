@@ -242,10 +242,19 @@ class ContrastiveNet(NeuralNet):
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
+        world = getattr(self, "world_", None)
+        if world is not None:
+            # Each process's gradient is the global loss's through its own
+            # rows: their sum is the global loss's gradient.
+            world.sum_gradients(self.module_.parameters())
         return {"loss": loss, "y_pred": y_pred}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
+        world = getattr(self, "world_", None)
+        if training and world is not None:
+            # This process's slice, in the global batch the loss scores.
+            y_pred = world.gather(y_pred, len(y_true))
         if isinstance(y_true, Mapping):
             return self.criterion_(y_pred, **y_true)
         return self.criterion_(y_pred, y_true)
@@ -409,6 +418,8 @@ def train_net(
         if incremental:
             continue_optimizer(net, previous, lr=lr, weight_decay=weight_decay)
         resume_lr_schedules(net)
+    if getattr(net, "world_", None) is not None:
+        net.world_.broadcast_parameters(net.module_)
     try:
         net.partial_fit(X, y, epochs=1 if incremental else None)
     finally:

@@ -18,6 +18,7 @@ from ._runtime import as_tensor
 from ._sources import RowSource, training_data
 from ._targets import TrainingTarget
 from ._validation import Validation
+from .distributed import ShardedLoader, current_world
 
 
 def train(
@@ -69,6 +70,12 @@ def train(
     loader, loader_params = target.loader(
         sampler_rng, **pick(params, "samples_per_class", "corruption_rate")
     )
+    world = current_world()
+    if world is not None:
+        # fit_distributed: every process draws the global batches, embeds
+        # its slice of each.
+        loader_params = {"base": loader, "world": world, **loader_params}
+        loader = ShardedLoader
     criterion_params = pick(params, "margin", "similar_weight", "pair_mining")
     net = build_net(
         module,
@@ -86,6 +93,7 @@ def train(
         verbose=params["verbose"],
         settings=settings,
     )
+    net.world_ = world
     train_net(
         net,
         X_fit,
@@ -95,4 +103,5 @@ def train(
         drop_split=validation is not None,
         **pick(params, "lr", "weight_decay"),
     )
+    net.world_ = None  # an ordinary net from here on
     return net, width

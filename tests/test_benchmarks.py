@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _harness  # noqa: E402
 import bench_batch_size  # noqa: E402
+import bench_distributed  # noqa: E402
 import bench_gpu  # noqa: E402
 import bench_open_set  # noqa: E402
 import bench_out_of_core  # noqa: E402
@@ -536,3 +537,15 @@ def test_bench_out_of_core_fits_a_memmap_and_deletes_its_files(tmp_path, capsys)
     assert all(rate > 0 for rate in result["access"].values())
     assert list(tmp_path.iterdir()) == []
     assert "| npy | 3,000 x 8 |" in capsys.readouterr().out
+
+
+# -- bench_distributed --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bench_distributed_times_one_and_two_processes(tmp_path):
+    argv = ["--rows", "2000", "--batch-sizes", "128", "--max-epochs", "1"]
+    records = bench_distributed.main([*argv, "--out", str(tmp_path)])
+    assert [r["nproc"] for r in records] == [1, 2]
+    assert all(r["s_per_epoch"] > 0 and r["epochs"] == 1 for r in records)
+    assert "| 2 | 128 |" in (tmp_path / "distributed.md").read_text()
