@@ -34,4 +34,5 @@ if embedder is not None:  # rank 0
     )
     accuracy = knn.score(embedder.transform(scaler.transform(X_test)), y_test)
     print(f"{dist.get_world_size()} processes: 5-NN accuracy {accuracy:.3f}")
+dist.barrier()  # no process leaves while another still talks to it
 dist.destroy_process_group()

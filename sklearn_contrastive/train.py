@@ -65,6 +65,8 @@ def main(argv=None) -> None:
         if fitted is not None:
             with open(args.output, "wb") as file:
                 pickle.dump(fitted, file)
+        # No process leaves while another still talks to it.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

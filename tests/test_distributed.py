@@ -160,3 +160,62 @@ def test_the_example_script_runs_under_torchrun():
     assert done.returncode == 0, done.stderr[-3000:]
     accuracy = float(done.stdout.split("5-NN accuracy")[1])
     assert accuracy > 0.9
+
+
+_AGREEMENT_SCRIPT = """
+import json, sys
+import numpy as np
+import torch.distributed as dist
+from sklearn_contrastive import ContrastiveEmbedder
+from sklearn_contrastive.distributed import fit_distributed
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+rng = np.random.default_rng(0)
+y = np.repeat(np.arange(4), 150)
+X = (rng.normal(size=(600, 8)) + 0.5 * y[:, None]).astype(np.float32)
+params = dict(n_components=4, hidden_layer_sizes=(16,), batch_size=64,
+              random_state=0, max_epochs=30, early_stopping=True,
+              n_iter_no_change=2)
+report = {}
+estimator = ContrastiveEmbedder(**params)
+fit_distributed(estimator, X, y)  # every process's copy is fitted
+report["history"] = [
+    [epoch["train_loss"], epoch.get("valid_map_at_r")] for epoch in estimator.history_
+]
+report["n_iter"] = estimator.n_iter_
+for name, X_rank, extra in [
+    ("features", X[:, : 8 - rank], {}),
+    ("diverging", X, {"lr": 1e12, "optimizer": "sgd", "normalize": False}),
+]:
+    try:
+        fit_distributed(ContrastiveEmbedder(**{**params, **extra}), X_rank, y)
+        report[name] = "no error"
+    except Exception as error:
+        report[name] = f"{type(error).__name__}: {error}"
+with open(sys.argv[1] + f".{rank}.json", "w") as file:
+    json.dump(report, file)
+dist.barrier()  # no process leaves while another still talks to it
+dist.destroy_process_group()
+"""
+
+
+def test_processes_agree_on_history_early_stopping_and_errors(tmp_path):
+    script = tmp_path / "agreement.py"
+    script.write_text(_AGREEMENT_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
+    command += ["--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
+    command += [str(script), str(tmp_path / "report")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [
+        json.loads((tmp_path / f"report.{rank}.json").read_text()) for rank in (0, 1)
+    ]
+    # Same weights and batches in both: the same history, the same stop.
+    assert reports[0]["history"] == reports[1]["history"]
+    assert reports[0]["n_iter"] == reports[1]["n_iter"] < 30
+    for report in reports:
+        assert report["features"].startswith("ValueError: The processes disagree")
+        assert "shape of X" in report["features"]
+    # A diverging loss stops both processes with the same error.
+    assert reports[0]["diverging"] == reports[1]["diverging"] != "no error"
