@@ -109,14 +109,12 @@ def test_blocks_match_the_condensed_form(
     )
 
 
-@pytest.mark.parametrize("hard", [False, True], ids=["all", "hard"])
-def test_large_batch_matches_float64_condensed_form(hard):
-    """B = 2,048 with the real block size, float32 against a float64 reference."""
-    embeddings, labels = _batch(2048, 32, 20, torch.float32, seed=1)
-    criterion = ContrastiveLoss(pair_mining="hard" if hard else "all")
+def _assert_float32_matches_float64_condensed_form(embeddings, labels, margin, hard):
+    """ContrastiveLoss in float32 against the condensed form in float64."""
+    criterion = ContrastiveLoss(margin=margin, pair_mining="hard" if hard else "all")
     loss, gradient = _value_and_gradient(lambda e: criterion(e, labels), embeddings)
     expected_loss, expected_gradient = _value_and_gradient(
-        lambda e: _condensed_loss(e, labels, 1.0, 1.0, hard, False),
+        lambda e: _condensed_loss(e, labels, margin, 1.0, hard, False),
         embeddings.double(),
     )
     torch.testing.assert_close(loss.double(), expected_loss, rtol=1e-5, atol=0)
@@ -124,6 +122,13 @@ def test_large_batch_matches_float64_condensed_form(hard):
     torch.testing.assert_close(
         gradient.double() / scale, expected_gradient / scale, rtol=0, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["all", "hard"])
+def test_large_batch_matches_float64_condensed_form(hard):
+    """B = 2,048 with the real block size, float32 against a float64 reference."""
+    embeddings, labels = _batch(2048, 32, 20, torch.float32, seed=1)
+    _assert_float32_matches_float64_condensed_form(embeddings, labels, 1.0, hard)
 
 
 def test_small_dissimilar_distances_are_exact(small_blocks):
@@ -134,17 +139,7 @@ def test_small_dissimilar_distances_are_exact(small_blocks):
     for i in range(0, 60, 2):
         embeddings[i + 1] = embeddings[i] + 1e-3 * torch.randn(8)
         labels[i + 1] = labels[i] + 1
-    criterion = ContrastiveLoss(margin=0.5)
-    loss, gradient = _value_and_gradient(lambda e: criterion(e, labels), embeddings)
-    expected_loss, expected_gradient = _value_and_gradient(
-        lambda e: _condensed_loss(e, labels, 0.5, 1.0, False, False),
-        embeddings.double(),
-    )
-    torch.testing.assert_close(loss.double(), expected_loss, rtol=1e-5, atol=0)
-    scale = expected_gradient.abs().max()
-    torch.testing.assert_close(
-        gradient.double() / scale, expected_gradient / scale, rtol=0, atol=1e-5
-    )
+    _assert_float32_matches_float64_condensed_form(embeddings, labels, 0.5, False)
 
 
 @pytest.mark.parametrize("pair_mining", ["all", "hard"])
