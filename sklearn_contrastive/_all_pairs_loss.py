@@ -170,16 +170,24 @@ class _Batch:
             values.masked_fill_(across, fill)
         return values
 
-    def refine_(self, squared, start):
-        """Recompute the small ``D^2`` from row differences, in place.
+    def refine_(self, squared, start, also=None):
+        """Recompute from row differences, in place, the small ``D^2`` and
+        those where ``also`` is True.
 
         Returns the refined positions ``(r, k)``, or None when there are none.
+        The differences are taken a bounded number of pairs at a time.
         """
-        r, k = (squared <= self.refine_below).nonzero(as_tuple=True)
+        candidates = squared <= self.refine_below
+        if also is not None:
+            candidates |= also
+        r, k = candidates.nonzero(as_tuple=True)
         if len(r) == 0:
             return None
-        difference = self.embeddings[start + r] - self.embeddings[start + k]
-        squared[r, k] = difference.square().sum(1)
+        step = max(1, BLOCK_ELEMENTS // self.embeddings.shape[1])
+        for first in range(0, len(r), step):
+            rows, cols = r[first : first + step], k[first : first + step]
+            difference = self.embeddings[start + rows] - self.embeddings[start + cols]
+            squared[rows, cols] = difference.square().sum(1)
         return r, k
 
     def by_group(self, values):
@@ -261,10 +269,12 @@ def _hardest_similar(batch):
         squared = batch.squared_distances(start, stop)
         squared.masked_fill_(~batch.same_class(start, stop), float("inf"))
         batch.leave_out_(squared, start, stop, float("inf"))
-        # Exact where small, as in _block: which pair is hardest can turn on
-        # differences below the matrix form's rounding.
-        batch.refine_(squared, start)
-        squared.masked_fill_(squared == float("inf"), -1.0)
+        # Every similar D^2 exact, as in _block: which pair is hardest, and
+        # which pairs tie (duplicated rows), turns on differences below the
+        # matrix form's rounding.
+        finite = squared != float("inf")
+        batch.refine_(squared, start, also=finite)
+        squared.masked_fill_(~finite, -1.0)
         hardest[start:stop] = torch.maximum(hardest[start:stop], squared.amax(1))
         hardest[start:] = torch.maximum(hardest[start:], squared.amax(0))
     return hardest
@@ -279,9 +289,12 @@ def _block(
     squared = batch.squared_distances(start, stop)
     same = batch.same_class(start, stop)
     if hardest is not None:
-        # Small distances exact, similar ones too (as in _hardest_similar).
+        # Exact: every similar pair (as in _hardest_similar), and the
+        # dissimilar ones at the margin, whose count the mean divides by.
         batch.leave_out_(squared, start, stop, float("inf"))
-        refined = batch.refine_(squared, start)
+        at_margin = (squared - margin**2).abs_() <= batch.refine_below * 1e-2
+        counted = squared != float("inf")
+        refined = batch.refine_(squared, start, also=(same | at_margin) & counted)
         # The hardest similar pairs of either row (ties keep all tied).
         hard_similar = (squared == hardest[start:stop, None]) | (
             squared == hardest[None, start:]

@@ -198,6 +198,13 @@ class ContrastiveNet(NeuralNet):
             for _, callback in self.callbacks_
         )
 
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if training and getattr(self, "world_", None) is not None:
+            # skorch recorded this process's slice; the loss was the global
+            # batch's, and the epoch's mean weighs it by that size.
+            self.history.record_batch("train_batch_size", len(batch[1]))
+
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
@@ -306,6 +313,17 @@ def net_callbacks(
 FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 
 
+def _has_fused_kernels(device: str) -> bool:
+    """Whether torch fuses Adam on ``device``: CUDA, and the CPU from 2.4."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return True
+    return kind == "cpu" and torch.torch_version.TorchVersion(torch.__version__) >= (
+        2,
+        4,
+    )
+
+
 def build_net(
     module: nn.Module,
     *,
@@ -377,10 +395,11 @@ def build_net(
         # Nothing to validate: skorch's valid_loss scoring would still read
         # the history every epoch.
         params["callbacks__valid_loss"] = None
-    if params["optimizer"] in FUSED_OPTIMIZERS and not {
-        "optimizer__fused",
-        "optimizer__foreach",
-    } & set(settings):
+    if (
+        params["optimizer"] in FUSED_OPTIMIZERS
+        and _has_fused_kernels(device)
+        and not {"optimizer__fused", "optimizer__foreach"} & set(settings)
+    ):
         # One kernel for the whole step instead of a dozen per parameter:
         # 7 % of a default fit's time on the CPU (docs/design.md).
         params["optimizer__fused"] = True
@@ -420,6 +439,11 @@ def train_net(
         resume_lr_schedules(net)
     if getattr(net, "world_", None) is not None:
         net.world_.broadcast_parameters(net.module_)
+        if net.world_.rank > 0:
+            # Dropout masks of their own in each process (rank 0 keeps the
+            # single-process stream): the same draws in every slice would
+            # tie row k of each slice to row k of the others.
+            torch.manual_seed(torch.initial_seed() + net.world_.rank)
     try:
         net.partial_fit(X, y, epochs=1 if incremental else None)
     finally:

@@ -20,8 +20,14 @@ process of an initialised process group (``torchrun`` sets one up; see
   and rank 0 returns the fitted estimator, an ordinary
   :class:`~sklearn_contrastive.ContrastiveEmbedder`.
 
-Dropout draws its masks per process: with ``dropout > 0`` a distributed fit
-equals a single-process fit in distribution, not bit for bit.
+Dropout draws its masks per process (rank 0 from the single-process seed,
+rank ``r`` from that seed plus ``r``): with ``dropout > 0`` a distributed fit
+does not repeat a single-process fit bit for bit.
+
+The processes must compute the same floats: the same library versions and
+CPU (or GPU) kind on every node, and no module buffers that training updates
+from each slice (``BatchNorm``'s running statistics): early stopping and the
+loss guard decide in each process on its own numbers.
 """
 
 from __future__ import annotations
@@ -178,25 +184,29 @@ def fit_distributed(estimator, X, y=None, **fit_params):
             "fit_distributed trains on class labels (and views of unlabelled "
             "rows); explicit pairs are not supported yet. Fit in one process."
         )
+    # Every check gathers first, so that all processes raise together
+    # rather than one raising while the others wait in a collective.
     seed = estimator.get_params()["random_state"]
+    _agreed(repr(seed), "random_state", "set the same int in every process.")
     if not isinstance(seed, int | np.integer):
         raise ValueError(
             "fit_distributed needs random_state set to an int, the same in "
             f"every process (each draws the same global batches); got {seed!r}."
         )
     X_shape = tuple(int(n) for n in (X.shape if hasattr(X, "shape") else np.shape(X)))
-    classes = None if y is None else sorted(np.unique(np.asarray(y)).tolist())
-    _agreed(
-        int(seed),
-        "random_state",
-        "set the same int random_state in every process.",
-    )
     _agreed(
         X_shape,
         "the shape of X (rows, features)",
         "give every process the same training rows.",
     )
+    classes = None if y is None else sorted(np.unique(np.asarray(y)).tolist())
     _agreed(classes, "the classes of y", "give every process the same labels.")
+    _agreed(
+        (bool(estimator.get_params()["warm_start"]), hasattr(estimator, "net_")),
+        "(warm_start, already fitted)",
+        "start every process from the same estimator (a fresh one, or the "
+        "same fitted one).",
+    )
     world = _World(dist.get_rank(), dist.get_world_size())
     token = _WORLD.set(world)
     try:

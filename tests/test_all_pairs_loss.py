@@ -226,3 +226,27 @@ def test_hard_mining_picks_the_hardest_pair_below_the_matrix_forms_rounding(
     loss = ContrastiveLoss(pair_mining="hard")(embeddings, labels)
     expected = _condensed_loss(embeddings, labels, 1.0, 1.0, True, False)
     torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize("n_components", [3, 16])
+def test_hard_mining_keeps_every_tied_pair_of_duplicated_rows(n_components):
+    """Rows repeated 5 times (B = 750, the real blocks): the hardest similar
+    pairs tie exactly, and every tied pair is kept, as in the condensed form;
+    the matrix form alone rounded the ties apart (found in review: 3.9 %)."""
+    generator = torch.Generator().manual_seed(0)
+    base = torch.nn.functional.normalize(
+        torch.randn(150, n_components, generator=generator), dim=1
+    )
+    order = torch.randperm(750, generator=generator)
+    embeddings = base.repeat(5, 1)[order]
+    labels = torch.randint(0, 10, (150,), generator=generator).repeat(5)[order]
+    criterion = ContrastiveLoss(pair_mining="hard")
+    loss, gradient = _value_and_gradient(lambda e: criterion(e, labels), embeddings)
+    expected_loss, expected_gradient = _value_and_gradient(
+        lambda e: _condensed_loss(e, labels, 1.0, 1.0, True, False), embeddings
+    )
+    torch.testing.assert_close(loss, expected_loss, rtol=2e-5, atol=0)
+    scale = expected_gradient.abs().max()
+    torch.testing.assert_close(
+        gradient / scale, expected_gradient / scale, rtol=0, atol=1e-4
+    )

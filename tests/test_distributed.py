@@ -24,7 +24,10 @@ PARAMS = {
     "n_components": 4,
     "hidden_layer_sizes": (16,),
     "max_epochs": 3,
-    "batch_size": 64,
+    # 21 rows of each of 3 classes: odd global batches (31 + 32 rows in two
+    # processes) and a short last batch of 33, so that the epoch's mean loss
+    # must weigh each batch by its global size.
+    "batch_size": 63,
     # Dropout masks are drawn per process: without it, the same arithmetic.
     "dropout": 0.0,
     "random_state": 0,
@@ -33,7 +36,7 @@ PARAMS = {
 
 def _data():
     rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(4), 150)
+    y = np.repeat(np.arange(3), 200)
     X = (rng.normal(size=(600, 8)) + 0.5 * y[:, None]).astype(np.float32)
     return X, y
 

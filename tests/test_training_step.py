@@ -198,3 +198,13 @@ def test_adam_steps_fused_unless_net_params_choose(optimizer, net_params, fused)
         random_state=0,
     ).fit(X, y)
     assert est.net_.optimizer_.defaults.get("fused") == fused
+
+
+def test_adam_is_not_fused_on_the_cpu_before_torch_2_4(monkeypatch):
+    monkeypatch.setattr(torch, "__version__", "2.3.1+cpu")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    est = ContrastiveEmbedder(
+        n_components=2, hidden_layer_sizes=(8,), max_epochs=1, random_state=0
+    ).fit(X, np.repeat([0, 1], 20))
+    assert est.net_.optimizer_.defaults.get("fused") is None
