@@ -28,6 +28,7 @@ from scipy.stats import uniform
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
+import sklearn_contrastive
 from sklearn_contrastive import ContrastiveEmbedder
 from sklearn_contrastive._sources import RowSource
 
@@ -148,6 +149,10 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def _package_file() -> str:
+    return sklearn_contrastive.__file__
+
+
 class _FitThreads:
     """A scorer that reports the torch threads of the fit it scores: the
     ``threads`` that ``RecordThreads`` wrote in its history (in the worker)."""
@@ -167,6 +172,8 @@ def test_workers_run_torch_with_one_thread(client, digits, fast_params):
             net.history.record("threads", torch.get_num_threads())
 
     assert set(client.run(_torch_threads).values()) == {1}
+    # The workers (spawned with this process's sys.path) test this checkout.
+    assert set(client.run(_package_file).values()) == {sklearn_contrastive.__file__}
     X, y = digits
     search = GridSearchCV(
         ContrastiveEmbedder(**fast_params, callbacks=[RecordThreads()]),
