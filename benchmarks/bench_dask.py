@@ -13,8 +13,8 @@ Three measurements (docs/benchmarks.md, "Dask"):
   route) against one fancy index computed once (the "dask" route), for a
   dask array wrapping memory and for a lazily generated one.
 * ``memory``: a fit, in a fresh process, on a dask array over a 128 MB
-  memmap: the growth of anonymous memory (RssAnon), as
-  tests/test_out_of_core.py's slow test measures it for the memmap.
+  memmap, and on the memmap itself: the peak growth of anonymous memory
+  (RssAnon, bench_out_of_core.py's ``AnonPeak``).
 
     python benchmarks/bench_dask.py [--repeats 3] [--part search reads memory]
 """
@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -42,6 +39,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _harness  # noqa: E402
+from bench_out_of_core import AnonPeak  # noqa: E402
 from bench_threads import run_search  # noqa: E402
 from datasets import digits  # noqa: E402
 
@@ -118,44 +117,29 @@ def bench_reads(repeats: int = 7) -> None:
             print(f"| {name} | {chunk_rows:,} | {cells[0]} | {cells[1]} |")
 
 
-_MEMORY_SCRIPT = textwrap.dedent(
-    """
-    import json, sys, threading, time
-    import dask.array as da
-    import numpy as np
+def fit_job(path: str, kind: str) -> dict:
+    """A fit on the memmap at ``path`` (``kind="memmap"``) or on a dask array
+    over it (``"dask"``), after a small fit for imports and first-call
+    allocations; run in a fresh process."""
     from sklearn_contrastive import ContrastiveEmbedder
 
-    def anon_kib():
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1])
-
-    X = np.load(sys.argv[1], mmap_mode="r")
-    if sys.argv[2] == "dask":
+    X = np.load(path, mmap_mode="r")
+    if kind == "dask":
         X = da.from_array(X, chunks=(1000, X.shape[1]))
-    y = np.arange(len(X)) % 10
-    embedder = ContrastiveEmbedder(n_components=8, hidden_layer_sizes=(32,),
-                                   max_epochs=1, batch_size=256, random_state=0)
-    embedder.fit(X[:2000], y[:2000])  # imports and first-call allocations
-    peak, before, running = [0], anon_kib(), [True]
-
-    def poll():
-        while running[0]:
-            peak[0] = max(peak[0], anon_kib())
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=poll)
-    thread.start()
+    y = np.arange(X.shape[0]) % 10
+    embedder = ContrastiveEmbedder(
+        n_components=8,
+        hidden_layer_sizes=(32,),
+        max_epochs=1,
+        batch_size=256,
+        random_state=0,
+    )
+    embedder.fit(X[:2000], y[:2000])
     start = time.perf_counter()
-    embedder.fit(X, y)
+    with AnonPeak() as peak:
+        embedder.fit(X, y)
     seconds = time.perf_counter() - start
-    running[0] = False
-    thread.join()
-    print(json.dumps({"growth_mib": (max(peak[0], anon_kib()) - before) / 1024,
-                      "fit_s": seconds, "rows_per_s": len(X) / seconds}))
-    """
-)
+    return {"growth_mib": peak.growth / 2**20, "rows_per_s": X.shape[0] / seconds}
 
 
 def bench_memory(features: int = 256) -> None:
@@ -174,13 +158,11 @@ def bench_memory(features: int = 256) -> None:
             del X
             size_mib = path.stat().st_size / 2**20
             for kind in ("memmap", "dask"):
-                result = subprocess.run(
-                    [sys.executable, "-c", _MEMORY_SCRIPT, str(path), kind],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                figures = json.loads(result.stdout.strip().splitlines()[-1])
+                record = _harness.run_capped(fit_job, str(path), kind)
+                if record["status"] != "ok":
+                    print(f"| {rows:,} x {features} | {kind} | {record['status']} |")
+                    continue
+                figures = record["result"]
                 print(
                     f"| {rows:,} x {features} | {size_mib:.0f} | {kind} | "
                     f"{figures['growth_mib']:.0f} | {figures['rows_per_s']:,.0f} |"
