@@ -1,4 +1,4 @@
-"""Data larger than memory: fit and transform on memmaps, HDF5, zarr and array-likes.
+"""Out-of-core X: fit and transform on memmaps, HDF5, zarr, dask and array-likes.
 
 An out-of-core ``X`` is read a batch at a time (``_sources.RowSource``).
 These tests check that it trains the same network as the same rows in
@@ -88,10 +88,21 @@ def make_source(kind, X, directory: Path):
         )
         array[:] = X
         return array
+    if kind == "dask":
+        da = pytest.importorskip("dask.array")
+        return da.from_array(X, chunks=(64, X.shape[1]))
     return RowSlices(X)
 
 
-KINDS = ["memmap-r", "memmap-rw", "memmap-r-float64", "h5py", "zarr", "row-slices"]
+KINDS = [
+    "memmap-r",
+    "memmap-rw",
+    "memmap-r-float64",
+    "h5py",
+    "zarr",
+    "dask",
+    "row-slices",
+]
 
 #: One fit per training signal and route through the code.
 SETTINGS = {
@@ -204,7 +215,7 @@ def test_row_source_gathers_rows_in_the_order_asked(blobs, tmp_path):
     rows are put back in place; the other kinds agree."""
     X, _ = blobs
     rows = np.array([5, 3, 3, 599, 0, 4])
-    for kind in ("memmap-r", "h5py", "zarr", "row-slices"):
+    for kind in ("memmap-r", "h5py", "zarr", "dask", "row-slices"):
         (tmp_path / kind).mkdir()
         source = RowSource(make_source(kind, X, tmp_path / kind))
         np.testing.assert_array_equal(source[rows], X[rows])
