@@ -37,7 +37,9 @@ def main(argv=None) -> None:
         description="A data-parallel ContrastiveEmbedder fit (launch with torchrun).",
     )
     parser.add_argument("--X", required=True, help="training rows, a .npy file")
-    parser.add_argument("--y", required=True, help="labels, a .npy file")
+    parser.add_argument(
+        "--y", default=None, help="labels, a .npy file (none: views of the rows)"
+    )
     parser.add_argument(
         "--params",
         type=json.loads,
@@ -60,7 +62,7 @@ def main(argv=None) -> None:
     dist.init_process_group(args.backend or ("nccl" if on_cuda else "gloo"))
     try:
         X = np.load(args.X, mmap_mode="r")
-        y = np.load(args.y)
+        y = None if args.y is None else np.load(args.y)
         fitted = fit_distributed(ContrastiveEmbedder(**params), X, y)
         if fitted is not None:
             with open(args.output, "wb") as file:

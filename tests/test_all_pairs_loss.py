@@ -150,11 +150,10 @@ def test_all_rows_coincident_is_finite_with_zero_gradient(small_blocks, pair_min
         lambda e: ContrastiveLoss(pair_mining=pair_mining)(e, labels), embeddings
     )
     # Every similar pair at 0; every dissimilar pair at 0 < margin costs 1/2.
+    # Under hard mining all similar pairs tie as the hardest: all are kept,
+    # so both modes average over every pair.
     n_similar, n_pairs = 3 * 45, 30 * 29 / 2
-    if pair_mining == "all":
-        expected = 0.5 * (n_pairs - n_similar) / n_pairs
-    else:  # all similar pairs tie as the hardest: all kept
-        expected = 0.5 * (n_pairs - n_similar) / n_pairs
+    expected = 0.5 * (n_pairs - n_similar) / n_pairs
     torch.testing.assert_close(loss, torch.tensor(expected))
     assert torch.equal(gradient, torch.zeros_like(gradient))
 
