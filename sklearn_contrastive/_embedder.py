@@ -71,9 +71,9 @@ class ContrastiveEmbedder(
         reshape inside it (e.g. to images) so that ``X`` stays 2-D.
         ``hidden_layer_sizes`` and ``dropout`` do not apply to it.
 
-    hidden_layer_sizes : tuple of int, default=(256, 128)
+    hidden_layer_sizes : tuple of int or int, default=(256, 128)
         Widths of the hidden layers of the default network, an MLP with ReLU
-        activations. ``()`` learns a linear map.
+        activations; an int is one layer. ``()`` learns a linear map.
 
     margin : float, default=1.0
         The margin ``m`` of the loss: dissimilar pairs farther apart than
@@ -93,7 +93,7 @@ class ContrastiveEmbedder(
         Dropout probability after each hidden layer of the default network, a
         regulariser (its measured effect is in the design notes).
 
-    projection_head : tuple of int, default=None
+    projection_head : tuple of int or int, default=None
         Hidden widths of a projection head to train the network through
         (:class:`~sklearn_contrastive.networks.WithProjectionHead`): the loss
         is computed on ``head(network(X))``, a ReLU then an MLP of these
@@ -149,8 +149,8 @@ class ContrastiveEmbedder(
         L2 penalty (weight decay) of the optimizer.
 
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or optimizer class, default="adam"
-        The optimizer. Further options go in ``net_params``, e.g.
-        ``net_params={"optimizer__momentum": 0.9}``.
+        The optimizer, a name in any case (``"Adam"``). Options go in
+        ``net_params``, e.g. ``net_params={"optimizer__momentum": 0.9}``.
 
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the rows, stratified by

@@ -12,6 +12,7 @@ import inspect
 import torch
 from torch import nn
 
+from ._params import layer_sizes
 from .networks import MLP, L2Normalize, WithProjectionHead, embedding_width
 
 
@@ -48,7 +49,7 @@ def build_module(
     if module is None:
         network = MLP(
             X.shape[1],
-            hidden_layer_sizes=tuple(hidden_layer_sizes),
+            hidden_layer_sizes=layer_sizes(hidden_layer_sizes),
             n_components=n_components,
             normalize=bool(normalize_encoder),
             dropout=float(dropout),
@@ -78,7 +79,7 @@ def build_module(
             network = nn.Sequential(network, L2Normalize())
     if projection_head is not None:
         network = WithProjectionHead(
-            network, width, tuple(projection_head), normalize=bool(normalize)
+            network, width, layer_sizes(projection_head), normalize=bool(normalize)
         )
     if previous is not None:
         _load_previous_weights(network, previous)

@@ -161,7 +161,16 @@ def validate_params(params: dict) -> None:
     _warn_if_margin_unreachable(params["margin"], params["normalize"], stacklevel=5)
 
 
-def _check_hidden_layer_sizes(sizes) -> None:
+def layer_sizes(sizes) -> tuple:
+    """``hidden_layer_sizes`` as a tuple: an int ``n`` is one layer, ``(n,)``,
+    as scikit-learn's ``MLPClassifier`` reads it."""
+    if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+        return (sizes,)
+    return tuple(sizes) if isinstance(sizes, (tuple, list)) else sizes
+
+
+def _check_hidden_layer_sizes(given) -> None:
+    sizes = layer_sizes(given)
     if not (
         isinstance(sizes, (tuple, list))
         and all(
@@ -173,7 +182,8 @@ def _check_hidden_layer_sizes(sizes) -> None:
     ):
         raise ValueError(
             "hidden_layer_sizes must be a tuple of positive integers such as "
-            f"(256, 128), or () for a linear map; got {sizes!r}."
+            f"(256, 128), an int for one layer, or () for a linear map; got "
+            f"{given!r}."
         )
 
 
@@ -349,8 +359,8 @@ def pick(params: dict, *names: str) -> dict:
 
 def resolve_optimizer(optimizer) -> type:
     """The optimizer class that the ``optimizer`` parameter names."""
-    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
-        return OPTIMIZERS[optimizer]
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()]  # "Adam" as torch spells it
     if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
         return optimizer
     raise ValueError(

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.cluster import KMeans
-from sklearn.datasets import make_blobs
+from sklearn.datasets import load_iris, make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import GridSearchCV
@@ -425,7 +425,8 @@ def test_sparse_X_is_refused_with_type_error(iris, fast_params):
             ValueError,
             re.escape("hidden_layer_sizes must be a tuple of positive integers"),
         ),
-        ({"hidden_layer_sizes": 64}, ValueError, "got 64"),
+        ({"hidden_layer_sizes": -64}, ValueError, "an int for one layer.*got -64"),
+        ({"hidden_layer_sizes": "64"}, ValueError, "got '64'"),
         ({"optimizer": "lbfgs"}, ValueError, "optimizer must be one of .*got 'lbfgs'"),
         (
             {"device": "tpu"},
@@ -559,3 +560,23 @@ def test_verbose_0_prints_nothing_and_verbose_1_prints_the_epoch_table(
     ContrastiveEmbedder(**fast_params, random_state=0, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "train_loss" in out and "epoch" in out
+
+
+def test_one_int_is_one_hidden_layer_and_optimizer_names_ignore_case():
+    """As MLPClassifier reads hidden_layer_sizes=16, and "Adam" as torch
+    spells it; get_params keeps what was given."""
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    base = dict(n_components=2, max_epochs=2, random_state=0)
+    as_tuple = ContrastiveEmbedder(
+        **base, hidden_layer_sizes=(16,), projection_head=(8,)
+    )
+    as_int = ContrastiveEmbedder(
+        **base, hidden_layer_sizes=16, projection_head=8, optimizer="Adam"
+    )
+    np.testing.assert_array_equal(
+        as_int.fit(X, y).transform(X), as_tuple.fit(X, y).transform(X)
+    )
+    assert as_int.get_params()["hidden_layer_sizes"] == 16
+    assert as_int.get_params()["optimizer"] == "Adam"
+    assert type(as_int.net_.optimizer_) is torch.optim.Adam

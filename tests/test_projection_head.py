@@ -183,7 +183,7 @@ def test_persistence_and_warm_start(seen_digits, fast_params):
 
 @pytest.mark.parametrize(
     "value, shown",
-    [((0,), "(0,)"), (128, "128"), ((16, -1), "(16, -1)"), ("wide", "'wide'")],
+    [((0,), "(0,)"), (-128, "-128"), ((16, -1), "(16, -1)"), ("wide", "'wide'")],
 )
 def test_projection_head_errors(value, shown, seen_digits, fast_params):
     X, y = seen_digits
