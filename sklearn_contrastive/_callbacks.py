@@ -11,13 +11,14 @@ against a diverging loss. Early stopping itself is skorch's
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PrintLog
 
 from ._history_keys import (
     ACTIVE_FRACTION,
@@ -376,3 +377,49 @@ def warn_if_degenerate(
             ConvergenceWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+class PlainPrintLog(PrintLog):
+    """skorch's epoch table, without ANSI colour codes where the output is not
+    a terminal (a log file, a notebook's captured stream, CI): there they
+    show as ``\x1b[32m`` garbage around each new best value."""
+
+    def format_row(self, row, key, color):
+        if not _is_terminal():
+            color = ""
+        text = super().format_row(row, key, color)
+        return text if _is_terminal() else text.replace("\x1b[0m", "")
+
+
+def _is_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class EpochProgressBar(Callback):
+    """A progress bar over the epochs of a fit (tqdm, on stderr), with the
+    last epoch's training loss and validation score on it (``verbose=2``).
+
+    skorch's ``ProgressBar`` counts the batches of one epoch, which on small
+    data reads ``0/8`` and says nothing of the fit.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, unit="epoch", leave=True)
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = net.history[-1]
+        shown = {
+            key: f"{epoch[key]:.4g}"
+            for key in (TRAIN_LOSS, VALID_MAP_AT_R, VALID_PAIR_ROC_AUC)
+            if isinstance(epoch.get(key), float)
+        }
+        self.bar_.set_postfix(shown, refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        bar = getattr(self, "bar_", None)
+        if bar is not None:
+            bar.close()

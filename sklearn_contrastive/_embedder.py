@@ -229,7 +229,7 @@ class ContrastiveEmbedder(
 
     verbose : int, default=0
         ``0`` prints nothing; ``1`` prints a table of losses and diagnostics
-        per epoch; ``2`` adds a progress bar over batches.
+        per epoch; ``2`` adds a progress bar over the epochs.
 
     net_params : dict, default=None
         Any other :class:`skorch.NeuralNet` setting, with skorch's names:

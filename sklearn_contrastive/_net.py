@@ -25,7 +25,7 @@ from skorch.callbacks import (
     Callback,
     EarlyStopping,
     PassthroughScoring,
-    ProgressBar,
+    PrintLog,
 )
 from skorch.dataset import unpack_data
 from skorch.helper import predefined_split
@@ -33,7 +33,12 @@ from skorch.history import History
 from skorch.utils import to_tensor
 from torch import nn
 
-from ._callbacks import FiniteLossGuard, PairDiagnostics
+from ._callbacks import (
+    EpochProgressBar,
+    FiniteLossGuard,
+    PairDiagnostics,
+    PlainPrintLog,
+)
 from ._data import BatchLoader
 from ._history_keys import EPOCH, TRAIN_LOSS
 from ._params import (
@@ -155,6 +160,9 @@ class ContrastiveNet(NeuralNet):
                 ),
             )
             if isinstance(callback, PassthroughScoring)
+            # The same table, without colour codes outside a terminal.
+            else (name, PlainPrintLog())
+            if type(callback) is PrintLog
             else (name, callback)
             for name, callback in super()._default_callbacks
         ]
@@ -292,7 +300,7 @@ def net_callbacks(
         callbacks.append((validation.name, validation.callback))
     callbacks += copy.deepcopy(list(user_callbacks or []))
     if verbose >= 2:
-        callbacks.append((PROGRESS_BAR, ProgressBar()))
+        callbacks.append((PROGRESS_BAR, EpochProgressBar()))
     if validation is not None:
         early_stopping = EarlyStopping(
             monitor=validation.monitor,

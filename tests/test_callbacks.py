@@ -4,10 +4,11 @@ clipping."""
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback, Checkpoint, GradientNormClipping, LRScheduler
 
-from sklearn_contrastive import ContrastiveEmbedder
+from sklearn_contrastive import ContrastiveEmbedder, _callbacks
 
 # -- verbose
 
@@ -29,7 +30,7 @@ def test_verbose_levels(iris, fast_params, capsys):
     ContrastiveEmbedder(**fast_params, random_state=0, verbose=2).fit(X, y)
     captured = capsys.readouterr()
     assert "train_loss" in captured.out
-    assert "it/s" in captured.err or "s/it" in captured.err  # tqdm's bar
+    assert "epoch/s" in captured.err or "s/epoch" in captured.err  # tqdm's bar
 
 
 # -- callbacks
@@ -163,3 +164,30 @@ def test_net_params_may_not_set_callbacks(iris, fast_params):
     est = ContrastiveEmbedder(**fast_params, net_params={"callbacks": [_RecordLr()]})
     with pytest.raises(ValueError, match="may not set 'callbacks'.*use callbacks"):
         est.fit(X, y)
+
+
+# -- what verbose prints -------------------------------------------------------
+
+
+def _verbose_fit(verbose, **params):
+    X, y = load_iris(return_X_y=True)
+    ContrastiveEmbedder(
+        n_components=2, max_epochs=3, verbose=verbose, random_state=0, **params
+    ).fit(X, y)
+
+
+def test_the_epoch_table_has_no_colour_codes_outside_a_terminal(capsys, monkeypatch):
+    _verbose_fit(1)
+    plain = capsys.readouterr().out
+    assert "train_loss" in plain and "\x1b[" not in plain
+    monkeypatch.setattr(_callbacks, "_is_terminal", lambda: True)
+    _verbose_fit(1)
+    assert "\x1b[" in capsys.readouterr().out  # skorch's highlighting of bests
+
+
+def test_verbose_2_shows_a_bar_over_the_epochs_with_loss_and_score(capsys):
+    _verbose_fit(2, early_stopping=True)
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    last = [line for line in bar if line.strip()][-1]
+    assert "3/3" in last and "epoch" in last
+    assert "train_loss=" in last and "valid_map_at_r=" in last
