@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from .._embedding_step import embedding_part
 from .._history_keys import (
     EPOCH,
     TRAIN_LOSS,
@@ -12,7 +13,6 @@ from .._history_keys import (
     VALID_MAP_AT_R,
     VALID_PAIR_LOSS,
 )
-from .._embedding_step import embedding_part
 from ._common import (
     _check_matplotlib,
     _default_name,
