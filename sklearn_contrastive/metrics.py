@@ -36,6 +36,8 @@ from sklearn.metrics import euclidean_distances
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_array, check_consistent_length
 
+from ._embedding_step import embedding_part
+
 __all__ = [
     "knn_accuracy",
     "make_retrieval_scorer",
@@ -390,7 +392,8 @@ class _RetrievalScorer:
         self.kwargs = kwargs
 
     def __call__(self, estimator, X, y) -> float:
-        return _METRICS[self.metric](estimator.transform(X), y, **self.kwargs)
+        embedder = embedding_part(estimator, "make_retrieval_scorer")
+        return _METRICS[self.metric](embedder.transform(X), y, **self.kwargs)
 
     def __repr__(self) -> str:
         arguments = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
@@ -400,10 +403,15 @@ class _RetrievalScorer:
 def make_retrieval_scorer(metric="map_at_r", **kwargs):
     """A scorer that embeds the scoring rows and measures retrieval among them.
 
-    For ``GridSearchCV(scoring=...)``, ``cross_val_score`` and the like, with
+    For ``GridSearchCV(scoring=...)``, ``cross_validate`` and the like, with
     an embedder alone or a :class:`~sklearn.pipeline.Pipeline` that ends with
     one: the estimator's ``transform`` embeds the held-out fold, whose rows are
-    then queries against each other (leave one out). Higher is better.
+    then queries against each other (leave one out). Higher is better. A
+    pipeline that ends with a classifier (``make_pipeline(StandardScaler(),
+    ContrastiveEmbedder(), KNeighborsClassifier())``) is scored on the
+    embedding of its steps up to and including its last
+    ``ContrastiveEmbedder``, so that one ``cross_validate`` reports both the
+    classifier's accuracy and the embedding's retrieval.
 
     Parameters
     ----------

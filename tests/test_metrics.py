@@ -9,7 +9,12 @@ import re
 
 import numpy as np
 import pytest
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedKFold,
+    cross_val_score,
+    cross_validate,
+)
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -321,3 +326,39 @@ def test_cross_val_score_with_a_scorer(iris, fast_params):
         scoring=make_retrieval_scorer("knn_accuracy", k=5),
     )
     assert scores.shape == (3,) and (scores > 0.5).all()
+
+
+def test_cross_validate_a_classifier_pipeline_for_accuracy_and_map_at_r(
+    iris, fast_params
+):
+    """One run reports the classifier's accuracy and the embedding's MAP@R,
+    which is the scorer's on the embedding steps ``pipe[:2]`` of each fold."""
+    X, y = iris
+    pipe = make_pipeline(
+        StandardScaler(),
+        ContrastiveEmbedder(**fast_params, random_state=0),
+        KNeighborsClassifier(),
+    )
+    cv = StratifiedKFold(n_splits=3)
+    scoring = {"accuracy": "accuracy", "map_at_r": make_retrieval_scorer()}
+    results = cross_validate(pipe, X, y, cv=cv, scoring=scoring, return_estimator=True)
+    assert (results["test_accuracy"] > 0.5).all()
+    for (_, test), fitted, score in zip(
+        cv.split(X, y), results["estimator"], results["test_map_at_r"], strict=True
+    ):
+        expected = make_retrieval_scorer()(fitted[:2], X[test], y[test])
+        assert score == pytest.approx(expected)
+        assert score == pytest.approx(
+            mean_average_precision_at_r(fitted[:2].transform(X[test]), y[test])
+        )
+
+
+def test_scorer_refuses_a_classifier_pipeline_without_embedder(iris):
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y)
+    msg = (
+        "make_retrieval_scorer needs a fitted ContrastiveEmbedder to embed X; got "
+        "a Pipeline whose last step (KNeighborsClassifier) has no transform"
+    )
+    with pytest.raises(TypeError, match=re.escape(msg)):
+        make_retrieval_scorer()(pipe, X, y)

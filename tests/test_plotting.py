@@ -17,6 +17,7 @@ from scipy.spatial.distance import pdist
 from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -66,6 +67,13 @@ def fitted_early_stopping(iris):
     return _embedder(early_stopping=True, validation_fraction=0.3, max_epochs=5).fit(
         *iris
     )
+
+
+@pytest.fixture(scope="module")
+def classifier_pipeline(iris):
+    """A classifier on the embedding: the displays draw ``pipe[:2]``."""
+    steps = (StandardScaler(), _embedder(margin=0.7), KNeighborsClassifier())
+    return make_pipeline(*steps).fit(*iris)
 
 
 def _pair_oracle(embeddings, y):
@@ -531,3 +539,48 @@ def test_training_curves_errors(fitted):
     )
     with pytest.raises(ValueError, match=re.escape(msg)):
         TrainingCurveDisplay([{"epoch": 1, "valid_loss": 0.1}]).plot()
+
+
+# -- pipelines that end with a classifier
+
+
+def test_displays_of_a_pipeline_ending_with_a_classifier(iris, classifier_pipeline):
+    X, y = iris
+    embeddings = classifier_pipeline[:2].transform(X)
+
+    display = EmbeddingDisplay.from_estimator(classifier_pipeline, X, y)
+    expected = PCA(n_components=2).fit_transform(embeddings)
+    np.testing.assert_allclose(display.embedding_2d, expected, rtol=1e-4, atol=1e-5)
+    assert display.ax_.get_title() == "ContrastiveEmbedder"
+
+    display = PairDistanceDisplay.from_estimator(classifier_pipeline, X, y)
+    similar, dissimilar = _pair_oracle(embeddings, y)
+    np.testing.assert_allclose(np.sort(display.similar_distances), similar, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.sort(display.dissimilar_distances), dissimilar, rtol=1e-5
+    )
+    assert display.margin == 0.7  # the embedder's, not the classifier's
+    assert display.ax_.get_title() == "ContrastiveEmbedder"
+
+    display = TrainingCurveDisplay.from_estimator(classifier_pipeline)
+    assert display.history is classifier_pipeline[1].history_
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda pipe, X, y: EmbeddingDisplay.from_estimator(pipe, X, y),
+        lambda pipe, X, y: PairDistanceDisplay.from_estimator(pipe, X, y),
+        lambda pipe, X, y: TrainingCurveDisplay.from_estimator(pipe),
+    ],
+    ids=["embedding", "pair_distances", "training_curve"],
+)
+def test_displays_refuse_a_classifier_pipeline_without_embedder(iris, draw):
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y)
+    msg = (
+        "Display.from_estimator needs a fitted ContrastiveEmbedder to embed X; got "
+        "a Pipeline whose last step (KNeighborsClassifier) has no transform"
+    )
+    with pytest.raises(TypeError, match=re.escape(msg)):
+        draw(pipe, X, y)

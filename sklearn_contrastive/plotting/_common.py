@@ -61,7 +61,9 @@ estimator : estimator instance
     A fitted transformer, e.g. a
     :class:`~sklearn_contrastive.ContrastiveEmbedder`, or a fitted
     :class:`~sklearn.pipeline.Pipeline` that ends with one; ``X`` is
-    embedded with its ``transform``.""",
+    embedded with its ``transform``. A pipeline that ends with a
+    classifier embeds ``X`` with its steps up to and including its last
+    ``ContrastiveEmbedder``.""",
     "y": """\
 y : array-like of shape (n_samples,)
     Their class labels.""",
@@ -74,7 +76,8 @@ name : str, default=None
     "name_from_estimator": """\
 name : str, default=None
     Title of the axes; ``None`` uses the class name of the estimator
-    (of the last step of a pipeline).""",
+    (of the last step of a pipeline, or of the embedder before a
+    classifier).""",
     "ax": """\
 ax : matplotlib Axes, default=None
     Axes to draw on; ``None`` creates a figure with one axes.""",

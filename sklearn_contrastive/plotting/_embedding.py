@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_consistent_length
 
+from .._embedding_step import embedding_part
 from ._common import (
     _DOC_PARTS,
     _check_embeddings,
@@ -188,6 +189,7 @@ class EmbeddingDisplay:
         >>> plt.close(display.figure_)
         """
         _check_matplotlib(f"{cls.__name__}.from_estimator")
+        estimator = embedding_part(estimator, f"{cls.__name__}.from_estimator")
         return cls.from_embeddings(
             estimator.transform(X),
             y,

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._embedding_step import embedding_part
 from ._common import (
     _DOC_PARTS,
     _check_embeddings,
@@ -350,8 +351,8 @@ class PairDistanceDisplay:
 
         margin : float, default=None
             Margin to draw; ``None`` takes the ``margin`` parameter of the
-            estimator (of the last step of a pipeline) when it has one, else
-            draws none.
+            estimator (of the last step of a pipeline, or of the embedder
+            before a classifier) when it has one, else draws none.
 
         max_pairs : int, default=100_000
             Most pairs measured: all ``n_samples * (n_samples - 1) / 2``
@@ -385,6 +386,7 @@ class PairDistanceDisplay:
         >>> plt.close(display.figure_)
         """
         _check_matplotlib(f"{cls.__name__}.from_estimator")
+        estimator = embedding_part(estimator, f"{cls.__name__}.from_estimator")
         if margin is None:
             margin = getattr(_final_step(estimator), "margin", None)
         return cls.from_embeddings(

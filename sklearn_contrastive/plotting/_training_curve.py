@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from .._embedding_step import embedding_part
 from .._history_keys import (
     EPOCH,
     TRAIN_LOSS,
@@ -231,9 +232,10 @@ class TrainingCurveDisplay:
         ----------
         estimator : estimator instance
             A fitted :class:`~sklearn_contrastive.ContrastiveEmbedder`, or a
-            fitted :class:`~sklearn.pipeline.Pipeline` that ends with one: any
-            estimator with a ``history_`` attribute. With early stopping, the
-            epoch whose weights were kept is marked.
+            fitted :class:`~sklearn.pipeline.Pipeline` that ends with one (or
+            with a classifier after one): any estimator with a ``history_``
+            attribute. With early stopping, the epoch whose weights were kept
+            is marked.
 
         {name_from_estimator}
 
@@ -258,6 +260,7 @@ class TrainingCurveDisplay:
         >>> plt.close(display.figure_)
         """
         _check_matplotlib(f"{cls.__name__}.from_estimator")
+        estimator = embedding_part(estimator, f"{cls.__name__}.from_estimator")
         final = _final_step(estimator)
         check_is_fitted(final)
         if not hasattr(final, "history_"):
