@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._callbacks import fit_diagnostics, warn_if_degenerate
 from ._interrupts import unchanged_if_interrupted
+from ._neighbors import EmbeddingNeighborsMixin
 from ._net import fitted_history
 from ._params import (
     NestedNetParamsMixin,
@@ -37,6 +38,7 @@ _TRANSFORM_BATCH_SIZE = 4096
 class ContrastiveEmbedder(
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
+    EmbeddingNeighborsMixin,
     NestedNetParamsMixin,
     BaseEstimator,
 ):
