@@ -297,3 +297,16 @@ def write_outputs(out: Path, name: str, markdown: str, raw: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text(markdown)
     (out / f"{name}.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
+
+
+def print_search_table(times: dict, threads: dict, names, base: str) -> None:
+    """Print a search benchmark's table: per setting, the torch threads of
+    its fits, its median time, and that median over ``base``'s."""
+    print("| setting | torch threads per fit | search time (s) | vs n_jobs=1 |")
+    print("|---|---|---|---|")
+    base_median = statistics.median(times[base])
+    for name in names:
+        median = statistics.median(times[name])
+        print(
+            f"| {name} | {threads[name]} | {median:.1f} | {median / base_median:.2f}x |"
+        )

@@ -81,12 +81,9 @@ def bench_search(repeats: int) -> None:
         f"{torch.__version__}, dask {dask.__version__}, distributed "
         f"{distributed.__version__}; median of {repeats}"
     )
-    print("| setting | torch threads per fit | search time (s) | vs n_jobs=1 |")
-    print("|---|---|---|---|")
-    base = statistics.median(times["n_jobs=1 (this process)"])
-    for name in SEARCHES:
-        median = statistics.median(times[name])
-        print(f"| {name} | {threads[name]} | {median:.1f} | {median / base:.2f}x |")
+    _harness.print_search_table(
+        times, threads, SEARCHES, base="n_jobs=1 (this process)"
+    )
 
 
 def bench_reads(repeats: int = 7) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _harness  # noqa: E402
 from datasets import digits  # noqa: E402
 
 from sklearn_contrastive import ContrastiveEmbedder  # noqa: E402
@@ -102,12 +102,7 @@ def main(argv=None):
         f"digits train split, 4 candidates x 2 folds + refit, "
         f"max_epochs={args.max_epochs}, median of {args.repeats}"
     )
-    print("| setting | torch threads per fit | search time (s) | vs n_jobs=1 |")
-    print("|---|---|---|---|")
-    base = statistics.median(times["n_jobs=1"])
-    for name in CASES:
-        median = statistics.median(times[name])
-        print(f"| {name} | {threads[name]} | {median:.1f} | {median / base:.2f}x |")
+    _harness.print_search_table(times, threads, CASES, base="n_jobs=1")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import pytest
 from sklearn.datasets import load_iris
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
@@ -20,3 +22,16 @@ def fast_params():
     without touching another test's settings.
     """
     return dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=5, batch_size=32)
+
+
+@pytest.fixture
+def pipeline_without_embedder(iris):
+    """A fitted scaler + k-NN pipeline (no ContrastiveEmbedder), its rows and
+    labels, and the start of the error that what needs an embedder raises."""
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y)
+    message = (
+        "needs a fitted ContrastiveEmbedder to embed X; got a Pipeline whose "
+        "last step (KNeighborsClassifier) has no transform"
+    )
+    return pipe, X, y, message

@@ -353,12 +353,9 @@ def test_cross_validate_a_classifier_pipeline_for_accuracy_and_map_at_r(
         )
 
 
-def test_scorer_refuses_a_classifier_pipeline_without_embedder(iris):
-    X, y = iris
-    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y)
-    msg = (
-        "make_retrieval_scorer needs a fitted ContrastiveEmbedder to embed X; got "
-        "a Pipeline whose last step (KNeighborsClassifier) has no transform"
-    )
-    with pytest.raises(TypeError, match=re.escape(msg)):
+def test_scorer_refuses_a_classifier_pipeline_without_embedder(
+    pipeline_without_embedder,
+):
+    pipe, X, y, message = pipeline_without_embedder
+    with pytest.raises(TypeError, match=re.escape("make_retrieval_scorer " + message)):
         make_retrieval_scorer()(pipe, X, y)
