@@ -368,14 +368,6 @@ def test_embedding_display_legend_and_points_per_class():
     assert len(set(colors)) == 2
 
 
-def test_embedding_display_many_classes_get_distinct_colors():
-    y = np.arange(25)
-    display = EmbeddingDisplay(np.c_[y, y], y).plot()
-    colors = {tuple(s.get_facecolor()[0]) for s in display.scatters_}
-    assert len(colors) == 25
-    assert len(_legend_texts(display.ax_)) == 25
-
-
 def test_embedding_display_from_estimator_and_ax(iris, fitted):
     X, y = iris
     fig, ax = plt.subplots()
@@ -581,3 +573,24 @@ def test_displays_refuse_a_classifier_pipeline_without_embedder(
     pipe, X, y, message = pipeline_without_embedder
     with pytest.raises(TypeError, match=re.escape("Display.from_estimator " + message)):
         draw(pipe, X, y)
+
+
+@pytest.mark.parametrize(
+    "labels", [["Adelie", "Chinstrap", "Gentoo"], list(range(30))], ids=["3", "30"]
+)
+def test_embedding_legend_fits_its_figure_and_no_two_classes_look_alike(labels):
+    rng = np.random.default_rng(0)
+    y = np.asarray(labels)[rng.integers(len(labels), size=600)]
+    display = EmbeddingDisplay(rng.normal(size=(600, 2)), y).plot()
+    figure = display.figure_
+    figure.canvas.draw()
+    legend = display.ax_.get_legend()
+    box, page = legend.get_window_extent(), figure.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1
+    assert page.y0 <= box.y0 and box.y1 <= page.y1
+    assert [t.get_text() for t in legend.get_texts()] == [str(c) for c in np.unique(y)]
+    looks = {
+        (tuple(np.round(s.get_facecolor()[0], 3)), s.get_paths()[0].vertices.shape)
+        for s in display.scatters_
+    }
+    assert len(looks) == len(labels)

@@ -22,12 +22,12 @@ def _check_matplotlib(caller: str) -> None:
         ) from exc
 
 
-def _new_axes(ax):
-    """``ax``, or the axes of a new figure when ``ax`` is None."""
+def _new_axes(ax, layout=None):
+    """``ax``, or the axes of a new figure (with ``layout``) when ``ax`` is None."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots()
+        _, ax = plt.subplots(layout=layout)
     return ax
 
 

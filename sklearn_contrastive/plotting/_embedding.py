@@ -29,6 +29,10 @@ scatter_kwargs : dict, default=None
 }
 
 
+#: Markers of the classes beyond the first ten, ten classes each.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
 class EmbeddingDisplay:
     """A 2-D view of an embedding, one colour per class.
 
@@ -95,8 +99,12 @@ class EmbeddingDisplay:
         {plot_name}
 
         cmap : str or matplotlib Colormap, default=None
-            Colours of the classes; ``None`` uses ``"tab10"`` for up to 10
-            classes, ``"tab20"`` for up to 20 and ``"viridis"`` beyond.
+            Colours of the classes. ``None``: the 10 distinct colours of
+            ``"tab10"``, and above 10 classes the same colours again with
+            another marker for each further ten (circles, squares,
+            triangles...), so that no two classes look alike. A qualitative
+            map gives its first colours, one per class; any other map evenly
+            spaced colours.
 
         scatter_kwargs : dict, default=None
             Keyword arguments of :meth:`matplotlib.axes.Axes.scatter`, for
@@ -120,24 +128,32 @@ class EmbeddingDisplay:
             )
         check_consistent_length(points, y)
         name = self.name if name is None else name
-        ax = _new_axes(ax)
+        # A figure of its own is laid out to hold the legend beside the axes.
+        ax = _new_axes(ax, layout="constrained")
 
         classes = np.unique(y)
+        markers = ["o"] * len(classes)
         if cmap is None:
-            cmap = "tab10" if len(classes) <= 10 else "tab20"
-            cmap = "viridis" if len(classes) > 20 else cmap
-        cmap = mpl.colormaps[cmap] if isinstance(cmap, str) else cmap
-        if len(classes) <= cmap.N < 256:
-            # A qualitative map ("tab10"): its first colours, one per class.
-            colors = [cmap(i) for i in range(len(classes))]
+            # Neighbouring classes of a sequential map look alike: 10 distinct
+            # colours, then the same colours with the next marker.
+            tab10 = mpl.colormaps["tab10"]
+            colors = [tab10(i % 10) for i in range(len(classes))]
+            markers = [_MARKERS[(i // 10) % len(_MARKERS)] for i in range(len(classes))]
         else:
-            colors = [cmap(t) for t in np.linspace(0, 1, len(classes))]
+            cmap = mpl.colormaps[cmap] if isinstance(cmap, str) else cmap
+            if len(classes) <= cmap.N < 256:
+                # A qualitative map ("tab10"): its first colours, one per class.
+                colors = [cmap(i) for i in range(len(classes))]
+            else:
+                colors = [cmap(t) for t in np.linspace(0, 1, len(classes))]
         scatter_kwargs = {"s": 12, "alpha": 0.8, **(scatter_kwargs or {})}
         self.scatters_ = [
             ax.scatter(
-                *points[y == label].T, color=color, label=str(label), **scatter_kwargs
+                *points[y == label].T,
+                **{"color": color, "marker": marker, "label": str(label)},
+                **{k: v for k, v in scatter_kwargs.items() if k != "marker"},
             )
-            for label, color in zip(classes, colors, strict=True)
+            for label, color, marker in zip(classes, colors, markers, strict=True)
         ]
         xlabel, ylabel = self.axis_labels or ("component 1", "component 2")
         ax.set(xlabel=xlabel, ylabel=ylabel)
