@@ -596,4 +596,5 @@ class ContrastiveEmbedder(
         # fit(X) without labels trains on corrupted views.
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.sparse = True  # rows densified a batch at a time
         return tags

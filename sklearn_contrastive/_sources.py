@@ -73,16 +73,17 @@ CHUNK_BYTES = 8 * 2**20
 def is_out_of_core(X) -> bool:
     """Whether ``fit`` and ``transform`` read ``X`` as a :class:`RowSource`.
 
-    True for a memmap (or an ndarray whose memory maps a file) and for any
+    True for a memmap (or an ndarray whose memory maps a file), a scipy
+    sparse matrix or array (read as CSR, each batch densified), and any
     object with ``shape``, ``dtype`` and ``__getitem__`` that is not an
-    in-memory array, a torch tensor, a pandas object, a sparse matrix or a
-    list.
+    in-memory array, a torch tensor, a pandas object or a list.
     """
     if isinstance(X, np.ndarray):
         return _maps_a_file(X)
+    if scipy.sparse.issparse(X):
+        return True  # rows densified a batch at a time
     if (
         isinstance(X, list | tuple | torch.Tensor | RowSource)
-        or scipy.sparse.issparse(X)
         or type(X).__module__.split(".")[0] == "pandas"
     ):
         return False
@@ -104,6 +105,8 @@ def _kind(array) -> str:
     """How :class:`RowSource` gathers rows of ``array`` (see the module notes)."""
     if isinstance(array, np.ndarray):
         return "ndarray"
+    if scipy.sparse.issparse(array):
+        return "sparse"
     package = type(array).__module__.split(".")[0]
     if package == "h5py":
         return "h5py"
@@ -142,6 +145,8 @@ class RowSource:
     dtype = np.dtype(np.float32)
 
     def __init__(self, array, rows: np.ndarray | None = None) -> None:
+        if scipy.sparse.issparse(array) and array.format != "csr":
+            array = array.tocsr()  # rows are read fast from CSR only
         self.array = array
         self.rows = rows
         self._kind = _kind(array)
@@ -150,6 +155,11 @@ class RowSource:
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    @property
+    def densifies(self) -> bool:
+        """Whether reading rows densifies them (a sparse matrix)."""
+        return self._kind == "sparse"
 
     def __repr__(self) -> str:
         covered = "all rows" if self.rows is None else f"{len(self)} rows"
@@ -167,7 +177,7 @@ class RowSource:
             return self._elements(*index)
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
-            if step == 1 and self.rows is None:
+            if step == 1 and self.rows is None and self._kind != "sparse":
                 return _float32(self.array[start:stop])
             index = np.arange(start, stop, step)
         positions = np.asarray(index, dtype=np.int64)
@@ -177,6 +187,9 @@ class RowSource:
         """Rows ``rows`` of the array, in that order, as float32."""
         if self._kind == "ndarray":
             return _float32(np.asarray(self.array)[rows])
+        if self._kind == "sparse":
+            # float32 before densifying: no float64 copy of the batch.
+            return self.array[rows].astype(np.float32).toarray()
         # h5py asks for increasing, distinct indices; the others read faster so.
         distinct, inverse = np.unique(rows, return_inverse=True)
         if self._kind == "h5py":
@@ -200,6 +213,9 @@ class RowSource:
         rows = positions if self.rows is None else self.rows[positions]
         if self._kind == "ndarray":
             return np.asarray(self.array)[rows, columns].astype(np.float32)
+        if self._kind == "sparse":
+            values = np.asarray(self.array[rows.ravel(), columns.ravel()])
+            return values.astype(np.float32).reshape(rows.shape)
         distinct, inverse = np.unique(rows.ravel(), return_inverse=True)
         inverse, flat_columns = inverse.ravel(), columns.ravel()
         values = np.empty(rows.size, dtype=np.float32)
@@ -409,6 +425,10 @@ def embed_rows(
     embeddings as the rows in memory)."""
     if not isinstance(X, RowSource):
         return embed(module, X, device, batch_size)
+    if X.densifies:
+        # Sparse rows are wide: densify a few chunks' worth at a time (the
+        # same embeddings to float32 rounding).
+        batch_size = min(batch_size, 4 * X.rows_per_chunk())
     embeddings = None
     for start, rows in X.chunks(batch_size):
         chunk = embed(module, torch.from_numpy(rows), device, batch_size)

@@ -6,7 +6,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.cluster import KMeans
@@ -383,12 +382,6 @@ def test_wrong_number_of_features_at_transform(iris, fast_params):
     est = ContrastiveEmbedder(**fast_params).fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but ContrastiveEmbedder"):
         est.transform(X[:, :3])
-
-
-def test_sparse_X_is_refused_with_type_error(iris, fast_params):
-    X, y = iris
-    with pytest.raises(TypeError, match="Sparse data was passed"):
-        ContrastiveEmbedder(**fast_params).fit(sp.csr_matrix(X), y)
 
 
 @pytest.mark.parametrize(
