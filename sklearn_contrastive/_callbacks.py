@@ -385,10 +385,9 @@ class PlainPrintLog(PrintLog):
     show as ``\x1b[32m`` garbage around each new best value."""
 
     def format_row(self, row, key, color):
-        if not _is_terminal():
-            color = ""
-        text = super().format_row(row, key, color)
-        return text if _is_terminal() else text.replace("\x1b[0m", "")
+        if _is_terminal():
+            return super().format_row(row, key, color)
+        return super().format_row(row, key, "").replace("\x1b[0m", "")
 
 
 def _is_terminal() -> bool:

@@ -51,9 +51,7 @@ def main(argv=None) -> None:
         "--backend", default=None, help="gloo or nccl (default: from the device)"
     )
     args = parser.parse_args(argv)
-    params = dict(args.params)
-    if "hidden_layer_sizes" in params:
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    params = dict(args.params)  # JSON lists are valid layer sizes
     on_cuda = str(params.get("device", "cpu")).startswith("cuda")
     if on_cuda:
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
