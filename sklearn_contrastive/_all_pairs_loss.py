@@ -31,6 +31,12 @@ Three things keep it the same loss as the condensed form to float32 rounding
   dissimilar pair at exactly ``D = 0`` gets a zero gradient, as
   :func:`torch.pdist`'s.
 
+Row weights ``s`` (``sample_weight``) weigh pair ``(i, j)`` by ``s_i s_j``:
+per class, :math:`\\sum_{i<j} s_i s_j D_{ij}^2 = S_c \\sum_i s_i
+\\lVert e_i - \\mu_c \\rVert^2` with :math:`S_c = \\sum_i s_i` and
+:math:`\\mu_c` the weighted mean, and the blocks multiply their pairs by
+``s_i s_j``; the mean divides by the sum of the pair weights.
+
 The gradient is the analytic one, accumulated block by block in the forward
 pass (two matrix products per block) and handed back by ``backward``: no
 block is kept for autograd. It is first-order only (no double backward).
@@ -69,6 +75,7 @@ def all_pairs_loss(
     margin: float,
     similar_weight: float,
     hard: bool,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean contrastive loss over the pairs of a batch, with its gradient.
 
@@ -85,24 +92,32 @@ def all_pairs_loss(
     hard : bool
         Hard mining: each row's hardest similar pairs and the dissimilar
         pairs inside the margin (:func:`~sklearn_contrastive.pairs.hard_pairs`).
+    sample_weight : torch.Tensor of shape (B,) or None
+        Row weights: the mean is weighted, pair ``(i, j)`` by ``s_i s_j``.
 
     Returns
     -------
     loss : torch.Tensor of shape ()
     """
+    if sample_weight is not None:
+        sample_weight = sample_weight.to(embeddings.dtype)
     return _AllPairsLoss.apply(
-        embeddings, labels, groups, float(margin), float(similar_weight), hard
+        embeddings,
+        labels,
+        groups,
+        float(margin),
+        float(similar_weight),
+        hard,
+        sample_weight,
     )
 
 
 class _AllPairsLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, embeddings, labels, groups, margin, similar_weight, hard):
+    def forward(ctx, embeddings, labels, groups, margin, similar_weight, hard, weights):
         with torch.no_grad():
             loss, grad = _loss_and_gradient(
-                embeddings.detach(),
-                labels,
-                groups,
+                _Batch(embeddings.detach(), labels, groups, weights),
                 margin,
                 similar_weight,
                 hard,
@@ -115,7 +130,7 @@ class _AllPairsLoss(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_output):
         (grad,) = ctx.saved_tensors
-        return grad_output * grad, None, None, None, None, None
+        return grad_output * grad, None, None, None, None, None, None
 
 
 def row_blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
@@ -134,10 +149,12 @@ def row_blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
 
 
 class _Batch:
-    """One batch's rows, labels and groups, and what its blocks compute."""
+    """One batch's rows, labels, groups and row weights (or None), and what
+    its blocks compute."""
 
-    def __init__(self, embeddings, labels, groups):
+    def __init__(self, embeddings, labels, groups, weights=None):
         self.embeddings = embeddings
+        self.weights = weights
         # Centred: distances are unchanged, norms (and rounding) smaller.
         self.centred = embeddings - embeddings.mean(0)
         self.norms = self.centred.square().sum(1)
@@ -159,6 +176,13 @@ class _Batch:
 
     def same_class(self, start, stop):
         return self.labels[start:stop, None] == self.labels[None, start:]
+
+    def pair_weights(self, start, stop):
+        """``s_i s_j`` of rows ``start:stop`` against columns ``start:``, or
+        None without weights."""
+        if self.weights is None:
+            return None
+        return self.weights[start:stop, None] * self.weights[None, start:]
 
     def leave_out_(self, values, start, stop, fill):
         """Set ``fill`` where a block holds no pair: below the diagonal of its
@@ -203,12 +227,10 @@ class _Batch:
         return torch.where(self.groups, per_group[1], per_group[0])[:, None]
 
 
-def _loss_and_gradient(
-    embeddings, labels, groups, margin, similar_weight, hard, want_gradient
-):
-    batch = _Batch(embeddings, labels, groups)
+def _loss_and_gradient(batch, margin, similar_weight, hard, want_gradient):
+    embeddings, labels = batch.embeddings, batch.labels
     # Per row: its pairs' loss (a pair counts on its upper row), its number
-    # of pairs (hard mining), and the gradient sum_j a_ij (e_i - e_j).
+    # (or weight) of pairs (hard mining), the gradient sum_j a_ij (e_i - e_j).
     row_loss = embeddings.new_zeros(len(labels))
     row_pairs = embeddings.new_zeros(len(labels)) if hard else None
     gradient = torch.zeros_like(embeddings) if want_gradient else None
@@ -231,11 +253,16 @@ def _loss_and_gradient(
         )
     if hard:
         pairs = batch.by_group(row_pairs)
-    else:
+    elif batch.weights is None:
         # Every pair within a group counts: n_g (n_g - 1) / 2 of them.
         sizes = batch.by_group(torch.ones_like(row_loss))
         pairs = sizes * (sizes - 1) / 2
-    pairs = pairs.clamp(min=1)  # a group without pairs adds 0
+    else:
+        # sum_{i<j} s_i s_j = ((sum s)^2 - sum s^2) / 2, per group.
+        total = batch.by_group(batch.weights)
+        pairs = (total.square() - batch.by_group(batch.weights.square())) / 2
+    # A group without pairs (or of zero weight) adds 0.
+    pairs = torch.where(pairs > 0, pairs, torch.ones_like(pairs))
     # A non-finite embedding makes the loss NaN, whichever pairs it is in,
     # so that the divergence check sees it (inf * 0 is NaN too).
     loss = (batch.by_group(row_loss) / pairs).sum() + 0 * batch.norms.sum()
@@ -245,18 +272,29 @@ def _loss_and_gradient(
 
 
 def _similar_pairs(batch, similar_weight, row_loss, gradient):
-    """Every similar pair at once: ``n_c sum_i ||e_i - mu_c||^2`` per class."""
+    """Every similar pair at once: ``n_c sum_i ||e_i - mu_c||^2`` per class
+    (``S_c sum_i s_i ||e_i - mu_c||^2`` with row weights)."""
     _, inverse, counts = torch.unique(
         batch.labels, return_inverse=True, return_counts=True
     )
     centred = batch.centred
     sums = centred.new_zeros((len(counts), centred.shape[1]))
-    sums.index_add_(0, inverse, centred)
-    size = counts[inverse].to(centred.dtype)[:, None]
+    if batch.weights is None:
+        sums.index_add_(0, inverse, centred)
+        size = counts[inverse].to(centred.dtype)[:, None]
+        scale = size
+    else:
+        weights = batch.weights[:, None]
+        sums.index_add_(0, inverse, weights * centred)
+        class_weights = centred.new_zeros(len(counts)).index_add_(
+            0, inverse, batch.weights
+        )
+        size = class_weights[inverse][:, None]
+        scale = size * weights
     deviation = centred - sums[inverse] / size
     # Row i's share 1/2 w n_c ||e_i - mu_c||^2 sums to its class's pairs;
-    # its gradient is w n_c (e_i - mu_c).
-    weighted = (similar_weight * size) * deviation
+    # its gradient is w n_c (e_i - mu_c) (w S_c s_i (e_i - mu_c) weighted).
+    weighted = (similar_weight * scale) * deviation
     row_loss += 0.5 * (weighted * deviation).sum(1)
     if gradient is not None:
         gradient += weighted
@@ -288,6 +326,7 @@ def _block(
     ``gradient``."""
     squared = batch.squared_distances(start, stop)
     same = batch.same_class(start, stop)
+    weights = batch.pair_weights(start, stop)  # (rows, cols) s_i s_j, or None
     if hardest is not None:
         # Exact: every similar pair (as in _hardest_similar), and the
         # dissimilar ones at the margin, whose count the mean divides by.
@@ -301,9 +340,13 @@ def _block(
         )
         hard_similar &= same
         similar_coefficient = hard_similar.to(squared.dtype) * similar_weight
-        similar_term = torch.where(hard_similar, squared, 0.0).sum(1)
-        row_loss[start:stop] += 0.5 * similar_weight * similar_term
-        row_pairs[start:stop] += hard_similar.sum(1)
+        if weights is not None:
+            similar_coefficient *= weights
+        similar_term = torch.where(hard_similar, squared, 0.0)
+        if weights is not None:
+            similar_term *= weights
+        row_loss[start:stop] += 0.5 * similar_weight * similar_term.sum(1)
+        row_pairs[start:stop] += _weighted_count(hard_similar, weights)
         squared.masked_fill_(same, float("inf"))
     else:
         # Only dissimilar pairs from here: the rest, at infinity, cost nothing.
@@ -312,17 +355,21 @@ def _block(
         refined = batch.refine_(squared, start)
     distance = squared.sqrt_()
     hinge = torch.rsub(distance, margin).clamp_(min=0)
-    if batch.groups is None and hardest is None:
+    if weights is not None:
+        row_loss[start:stop] += 0.5 * (hinge.square() * weights).sum(1)
+    elif batch.groups is None and hardest is None:
         flat = hinge.reshape(-1)
         row_loss[start] += 0.5 * torch.dot(flat, flat)
     else:
         row_loss[start:stop] += 0.5 * hinge.square().sum(1)
     if hardest is not None:
-        row_pairs[start:stop] += (hinge > 0).sum(1)
+        row_pairs[start:stop] += _weighted_count(hinge > 0, weights)
     if gradient is None:
         return
     # dL/dD^2 of a dissimilar pair is -hinge / (2 D): a_ij = -hinge / D.
     coefficient = hinge.div_(distance).neg_()
+    if weights is not None:
+        coefficient *= weights
     if refined is not None:
         # At D = 0 the direction is undefined: no gradient, as torch.pdist's.
         r, k = refined
@@ -332,6 +379,13 @@ def _block(
     rows, cols = batch.centred[start:stop], batch.centred[start:]
     gradient[start:stop] += coefficient.sum(1)[:, None] * rows - coefficient @ cols
     gradient[start:] += coefficient.sum(0)[:, None] * cols - coefficient.T @ rows
+
+
+def _weighted_count(mask, weights):
+    """Per row, the number of pairs in ``mask``, or their weight."""
+    if weights is None:
+        return mask.sum(1)
+    return torch.where(mask, weights, 0.0).sum(1)
 
 
 def all_pairs_statistics(

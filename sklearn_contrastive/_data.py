@@ -64,10 +64,27 @@ def unwrap_dataset(
 
 
 class _TensorBatches:
-    """Shared iteration: turn index batches into ``(X[idx], y[idx])``."""
+    """Shared iteration: turn index batches into ``(X[idx], y[idx])``.
 
-    def __init__(self, dataset) -> None:
+    With row weights (``sample_weight``, one per stored row, the numbering of
+    ``unwrap_dataset``'s ``rows``), a training batch's target is the dict
+    ``{"labels": y[idx], "sample_weight": weights[idx]}``, which
+    :class:`~sklearn_contrastive.losses.ContrastiveLoss` takes as keyword
+    arguments.
+    """
+
+    def __init__(self, dataset, sample_weight: np.ndarray | None = None) -> None:
         self.X, self.y, self.rows = unwrap_dataset(dataset)
+        self.sample_weight = (
+            None if sample_weight is None else torch.as_tensor(sample_weight)
+        )
+
+    def _target(self, labels: torch.Tensor, rows: np.ndarray):
+        """A training batch's target: its labels, with its rows' weights."""
+        if self.sample_weight is None:
+            return labels
+        weights = self.sample_weight[torch.from_numpy(rows)]
+        return {"labels": labels, "sample_weight": weights}
 
     def _batch(self, positions: np.ndarray):
         rows = self.rows[positions]
@@ -119,6 +136,8 @@ class ClassBalancedLoader(_TensorBatches):
     random_state : numpy.random.Generator
     samples_per_class : int, default=None
         See :class:`~sklearn_contrastive.pairs.ClassBalancedBatchSampler`.
+    sample_weight : ndarray of shape (n_stored_rows,), default=None
+        Row weights, sent with each batch's labels.
     **kwargs
         Ignored (``DataLoader`` options such as ``shuffle``).
     """
@@ -129,9 +148,10 @@ class ClassBalancedLoader(_TensorBatches):
         batch_size: int,
         random_state: np.random.Generator,
         samples_per_class: int | None = None,
+        sample_weight: np.ndarray | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(dataset)
+        super().__init__(dataset, sample_weight)
         if self.y is None:
             raise ValueError(
                 "ClassBalancedLoader needs class labels as the dataset's target; "
@@ -148,9 +168,10 @@ class ClassBalancedLoader(_TensorBatches):
     def __len__(self) -> int:
         return len(self.sampler)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | dict]]:
         for positions in self.sampler:
-            yield self._batch(positions)
+            Xb, yb = self._batch(positions)
+            yield Xb, self._target(yb, self.rows[positions])
 
 
 class PairLoader(_TensorBatches):
@@ -171,6 +192,8 @@ class PairLoader(_TensorBatches):
     pairs : ndarray of int of shape (n_pairs, 2)
         Row numbers into ``dataset``.
     similar : ndarray of bool of shape (n_pairs,)
+    pair_weight : ndarray of shape (n_pairs,), default=None
+        Pair weights, sent as the target's ``pair_weight``.
     **kwargs
         Ignored (``DataLoader`` options such as ``shuffle``).
     """
@@ -182,6 +205,7 @@ class PairLoader(_TensorBatches):
         random_state: np.random.Generator,
         pairs: np.ndarray,
         similar: np.ndarray,
+        pair_weight: np.ndarray | None = None,
         **kwargs,
     ) -> None:
         super().__init__(dataset)
@@ -189,6 +213,7 @@ class PairLoader(_TensorBatches):
         self.random_state = random_state
         self.pairs = pairs
         self.similar = similar
+        self.pair_weight = pair_weight
 
     def __len__(self) -> int:
         return math.ceil(len(self.pairs) / self.batch_size)
@@ -200,13 +225,13 @@ class PairLoader(_TensorBatches):
             # (n_rows,) distinct rows of these pairs; (2 * n_pairs,) positions.
             rows, positions = np.unique(self.pairs[chosen].ravel(), return_inverse=True)
             Xb, _ = self._batch(rows)
-            yield (
-                Xb,
-                {
-                    "pairs": torch.from_numpy(positions.reshape(-1, 2)),
-                    "similar": torch.from_numpy(self.similar[chosen]),
-                },
-            )
+            target = {
+                "pairs": torch.from_numpy(positions.reshape(-1, 2)),
+                "similar": torch.from_numpy(self.similar[chosen]),
+            }
+            if self.pair_weight is not None:
+                target["pair_weight"] = torch.from_numpy(self.pair_weight[chosen])
+            yield Xb, target
 
 
 def labelled_rows_per_batch(batch_size: int) -> int:
@@ -239,6 +264,9 @@ class ViewLoader(_TensorBatches):
         Fraction of features replaced in a view.
     samples_per_class : int, default=None
         For the labelled rows' sampler.
+    sample_weight : ndarray of shape (n_stored_rows,), default=None
+        Row weights, sent with each batch's labels; both views of a row
+        carry its weight.
     **kwargs
         Ignored (``DataLoader`` options such as ``shuffle``).
     """
@@ -250,9 +278,10 @@ class ViewLoader(_TensorBatches):
         random_state: np.random.Generator,
         corruption_rate: float,
         samples_per_class: int | None = None,
+        sample_weight: np.ndarray | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(dataset)
+        super().__init__(dataset, sample_weight)
         self.random_state = random_state
         self.corruption_rate = corruption_rate
         labels = self.y[torch.from_numpy(self.rows)].cpu().numpy()
@@ -296,17 +325,20 @@ class ViewLoader(_TensorBatches):
             for positions in self._sampler:
                 yield self._labelled[positions]
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | dict]]:
         views = self._view_batches() if len(self._unlabelled) else None
         labelled = self._labelled_batches() if self._sampler else None
         for _ in range(len(self)):
-            parts_X, parts_y = [], []
+            parts_X, parts_y, parts_rows = [], [], []
             if labelled is not None:
-                Xb, yb = self._batch(next(labelled))
+                positions = next(labelled)
+                Xb, yb = self._batch(positions)
                 parts_X.append(Xb)
                 parts_y.append(yb)
+                parts_rows.append(self.rows[positions])
             if views is not None:
-                base = self._pool[next(views)]
+                positions = next(views)
+                base = self._pool[positions]
                 ids = view_codes(len(base), self.y.dtype)
                 for _ in range(2):
                     view = scarf_corrupt(
@@ -317,4 +349,8 @@ class ViewLoader(_TensorBatches):
                     )
                     parts_X.append(torch.from_numpy(view))
                     parts_y.append(ids)
-            yield torch.cat(parts_X), torch.cat(parts_y)
+                    parts_rows.append(self.rows[positions])
+            yield (
+                torch.cat(parts_X),
+                self._target(torch.cat(parts_y), np.concatenate(parts_rows)),
+            )

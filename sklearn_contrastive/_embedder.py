@@ -12,8 +12,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._callbacks import fit_diagnostics, warn_if_degenerate
+from ._doc_links import DocLinkMixin
 from ._interrupts import unchanged_if_interrupted
-from ._neighbors import EmbeddingNeighborsMixin
+from ._neighbors import RetrievalMixin
 from ._net import fitted_history
 from ._params import (
     NestedNetParamsMixin,
@@ -26,7 +27,7 @@ from ._scales import warn_if_unscaled
 from ._sources import as_rows, check_fit_input, check_transform_input, embed_rows
 from ._targets import TrainingTarget
 from ._train import train
-from .metrics import mean_average_precision_at_r
+from ._weights import weighted_rows
 from .networks import embedding_network
 
 __all__ = ["ContrastiveEmbedder"]
@@ -38,8 +39,9 @@ _TRANSFORM_BATCH_SIZE = 4096
 class ContrastiveEmbedder(
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    EmbeddingNeighborsMixin,
+    RetrievalMixin,
     NestedNetParamsMixin,
+    DocLinkMixin,
     BaseEstimator,
 ):
     r"""Learn an embedding with the contrastive loss of Hadsell et al. (2006).
@@ -179,16 +181,12 @@ class ContrastiveEmbedder(
         Which labelled rows early stopping holds out. ``"stratified"``:
         ``validation_fraction`` of the rows of every class, so validation
         ranks new rows of the classes trained on. ``"classes"``: whole
-        classes, so validation MAP@R measures retrieval of classes the
-        network never trained on, for embeddings used on new classes (see
-        :ref:`user_guide_open_set`). The classes are visited in a random
-        order (seeded by ``random_state``, like the stratified split), each
-        held out when it brings the held-out rows closer to
-        ``validation_fraction`` of the labelled rows. At least 2 classes of 2
-        rows or more are held out and 2 other classes train, so it needs 4
-        classes; on few classes, whole classes can hold out much more or less
-        than ``validation_fraction``. Refused for a fit on explicit pairs,
-        which has no classes; ignored without early stopping.
+        classes, visited in a random order (seeded by ``random_state``) and
+        held out while that brings the held-out rows closer to
+        ``validation_fraction``, so that validation MAP@R measures retrieval
+        of classes never trained on (:ref:`user_guide_open_set`); it needs 4
+        classes (2 held out, 2 training). Refused for a fit on explicit pairs;
+        ignored without early stopping.
 
     n_iter_no_change : int, default=10
         Number of epochs in a row allowed to miss an improvement of ``tol``;
@@ -385,7 +383,16 @@ class ContrastiveEmbedder(
         self.verbose = verbose
         self.net_params = net_params
 
-    def fit(self, X, y=None, *, pairs=None, similar=None):
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        pairs=None,
+        similar=None,
+        sample_weight=None,
+        pair_weight=None,
+    ):
         """Train the embedding network on pairs of rows of ``X``.
 
         The pairs come from one of three sources: class labels ``y`` (rows of
@@ -418,6 +425,16 @@ class ContrastiveEmbedder(
             dissimilar one. Must be boolean: 0/1 pair labels are refused,
             since libraries disagree on which of them means similar.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: pair ``(i, j)`` weighs
+            ``sample_weight[i] * sample_weight[j]`` in each batch's weighted
+            mean loss (:ref:`user_guide_weights`). Rows of weight 0 are left
+            out; uniform weights give the unweighted fit.
+
+        pair_weight : array-like of shape (n_pairs,), default=None
+            With ``pairs``: a non-negative weight (confidence) per pair, times
+            its rows' ``sample_weight``. Pairs of weight 0 are left out.
+
         Returns
         -------
         self : object
@@ -431,9 +448,11 @@ class ContrastiveEmbedder(
             :ref:`user_guide_interrupts`.
         """
         with unchanged_if_interrupted(self):
-            return self._fit(X, y, pairs=pairs, similar=similar, incremental=False)
+            return self._fit(
+                X, y, (pairs, similar, sample_weight, pair_weight), incremental=False
+            )
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, *, sample_weight=None):
         """Train for one epoch on ``(X, y)``, continuing from the current weights.
 
         The first call initialises the network. Later calls keep the weights
@@ -450,6 +469,9 @@ class ContrastiveEmbedder(
             Their class labels; at least two classes per call, or none at
             all (views only, as ``fit(X)``). ``unlabeled_label`` applies.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, as in :meth:`fit`.
+
         Returns
         -------
         self : object
@@ -462,9 +484,10 @@ class ContrastiveEmbedder(
             with the epochs of earlier calls.
         """
         with unchanged_if_interrupted(self):
-            return self._fit(X, y, pairs=None, similar=None, incremental=True)
+            return self._fit(X, y, (None, None, sample_weight, None), incremental=True)
 
-    def _fit(self, X, y, *, pairs, similar, incremental):
+    def _fit(self, X, y, signal, *, incremental):
+        pairs, similar, sample_weight, pair_weight = signal
         previous = None
         if (incremental or self.warm_start) and self.__sklearn_is_fitted__():
             previous = self.net_
@@ -473,6 +496,9 @@ class ContrastiveEmbedder(
             # to this fit's classes_ and n_features_in_.
             self.__dict__.pop("net_", None)
         X, y = check_fit_input(self, X, y, reset=previous is None)
+        X, y, sample_weight = weighted_rows(
+            X, y, sample_weight, keep_rows=pairs is not None or similar is not None
+        )
         params = self.get_params(deep=False)
         validate_params(params)
         warn_if_unscaled(X)
@@ -487,6 +513,8 @@ class ContrastiveEmbedder(
             y,
             pairs,
             similar,
+            sample_weight=sample_weight,
+            pair_weight=pair_weight,
             unlabeled_label=self.unlabeled_label,
             known_classes=known,
         )
@@ -557,36 +585,6 @@ class ContrastiveEmbedder(
         with torch_threads(self.n_threads):
             embeddings = embed_rows(module, X, device, _TRANSFORM_BATCH_SIZE)
         return embeddings.numpy()
-
-    def score(self, X, y):
-        """Retrieval quality of the embedding: MAP@R of ``X`` among itself.
-
-        Each row of ``X`` is embedded and ranks the other rows by distance; the
-        score is their mean average precision at R
-        (:func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`),
-        the quantity early stopping monitors and the default of
-        :func:`~sklearn_contrastive.metrics.make_retrieval_scorer`, so that
-        ``GridSearchCV`` can tune the embedder with no downstream model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to embed and score.
-        y : array-like of shape (n_samples,)
-            Their class labels. Rows labelled ``unlabeled_label`` are left
-            out.
-
-        Returns
-        -------
-        score : float
-            In ``[0, 1]``, higher is better; ``nan`` when no class has two
-            rows.
-        """
-        embeddings, y = self.transform(X), np.asarray(y)
-        if self.unlabeled_label is not None:
-            labelled = y != self.unlabeled_label
-            embeddings, y = embeddings[labelled], y[labelled]
-        return mean_average_precision_at_r(embeddings, y)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")

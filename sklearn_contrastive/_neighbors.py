@@ -1,4 +1,4 @@
-"""Nearest neighbours in the embedding space: ``ContrastiveEmbedder.kneighbors``.
+"""Retrieval with the fitted embedding: ``kneighbors`` and ``score`` (MAP@R).
 
 The fitted embedder keeps no rows (its pickle carries no data), so the rows to
 search are an argument, ``reference``, embedded at each call. The search itself
@@ -17,11 +17,14 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted, check_scalar
 
-__all__ = ["EmbeddingNeighborsMixin", "embedding_kneighbors"]
+from .metrics import mean_average_precision_at_r
+
+__all__ = ["RetrievalMixin", "embedding_kneighbors"]
 
 
-class EmbeddingNeighborsMixin:
-    """``kneighbors`` for a fitted transformer, searching its embeddings."""
+class RetrievalMixin:
+    """``kneighbors`` and ``score`` for a fitted transformer, searching or
+    ranking its embeddings."""
 
     def kneighbors(
         self, X=None, n_neighbors=5, return_distance=True, *, reference=None
@@ -75,6 +78,36 @@ class EmbeddingNeighborsMixin:
             n_features_in=self.n_features_in_,
             return_distance=return_distance,
         )
+
+    def score(self, X, y):
+        """Retrieval quality of the embedding: MAP@R of ``X`` among itself.
+
+        Each row of ``X`` is embedded and ranks the other rows by distance; the
+        score is their mean average precision at R
+        (:func:`~sklearn_contrastive.metrics.mean_average_precision_at_r`),
+        the quantity early stopping monitors and the default of
+        :func:`~sklearn_contrastive.metrics.make_retrieval_scorer`, so that
+        ``GridSearchCV`` can tune the embedder with no downstream model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to embed and score.
+        y : array-like of shape (n_samples,)
+            Their class labels. Rows labelled ``unlabeled_label`` are left
+            out.
+
+        Returns
+        -------
+        score : float
+            In ``[0, 1]``, higher is better; ``nan`` when no class has two
+            rows.
+        """
+        embeddings, y = self.transform(X), np.asarray(y)
+        if self.unlabeled_label is not None:
+            labelled = y != self.unlabeled_label
+            embeddings, y = embeddings[labelled], y[labelled]
+        return mean_average_precision_at_r(embeddings, y)
 
 
 def embedding_kneighbors(

@@ -121,9 +121,10 @@ class ContrastiveNet(NeuralNet):
     """skorch's NeuralNet, with targets that may be explicit pairs and a
     leaner training step.
 
-    A batch's target is either a tensor of labels, or (explicit pairs) a
-    dict of ``pairs`` and ``similar`` tensors that the criterion takes as
-    keyword arguments.
+    A batch's target is either a tensor of labels, or a dict that the
+    criterion takes as keyword arguments: ``labels`` and ``sample_weight``
+    (weighted rows), or ``pairs`` and ``similar`` (explicit pairs, and
+    ``pair_weight`` when weighted).
 
     skorch's step is general: it passes a closure to the optimizer (LBFGS
     evaluates it several times), notifies ``on_grad_computed`` and puts the
@@ -269,7 +270,8 @@ class ContrastiveNet(NeuralNet):
         world = getattr(self, "world_", None)
         if training and world is not None:
             # This process's slice, in the global batch the loss scores.
-            y_pred = world.gather(y_pred, len(y_true))
+            labels = y_true["labels"] if isinstance(y_true, Mapping) else y_true
+            y_pred = world.gather(y_pred, len(labels))
         if isinstance(y_true, Mapping):
             return self.criterion_(y_pred, **y_true)
         return self.criterion_(y_pred, y_true)

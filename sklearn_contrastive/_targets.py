@@ -30,6 +30,7 @@ from ._validation import (
     row_validation,
     stratified_validation_split,
 )
+from ._weights import weighted_pairs
 from .losses import _explicit_pairs_mining_message
 from .pairs import max_samples_per_class
 
@@ -59,6 +60,11 @@ class TrainingTarget:
         Explicit pairs, row numbers of ``X``; None otherwise.
     similar : ndarray of bool of shape (n_pairs,) or None
         Their flags; None without explicit pairs.
+    sample_weight : ndarray of float64 of shape (n_samples,) or None
+        Row weights (``_weights.py``), all positive; None when unweighted and
+        with explicit pairs, which carry their rows' weights.
+    pair_weight : ndarray of float64 of shape (n_pairs,) or None
+        Weights of the explicit pairs, all positive; None when unweighted.
     """
 
     kind: str
@@ -66,6 +72,8 @@ class TrainingTarget:
     y: np.ndarray | None = None
     pairs: np.ndarray | None = None
     similar: np.ndarray | None = None
+    sample_weight: np.ndarray | None = None
+    pair_weight: np.ndarray | None = None
 
     @classmethod
     def from_fit(
@@ -75,13 +83,21 @@ class TrainingTarget:
         pairs=None,
         similar=None,
         *,
+        sample_weight=None,
+        pair_weight=None,
         unlabeled_label=None,
         known_classes=None,
     ) -> TrainingTarget:
         """Check ``fit``'s training signal and say what it is.
 
+        ``sample_weight`` is checked already (``_weights.weighted_rows``);
         ``known_classes`` are the classes of earlier ``partial_fit`` calls.
         """
+        if pair_weight is not None and pairs is None:
+            raise ValueError(
+                "pair_weight weighs explicit pairs: pass it with pairs and "
+                "similar. To weigh rows of X, use sample_weight."
+            )
         if pairs is not None or similar is not None:
             if y is not None:
                 raise ValueError(
@@ -90,7 +106,12 @@ class TrainingTarget:
                     "train on the pairs only."
                 )
             pairs, similar = check_pairs(pairs, similar, n_samples)
-            return cls("pairs", np.array([]), pairs=pairs, similar=similar)
+            pairs, similar, weights = weighted_pairs(
+                pairs, similar, pair_weight, sample_weight
+            )
+            return cls(
+                "pairs", np.array([]), pairs=pairs, similar=similar, pair_weight=weights
+            )
         if y is None:
             y_encoded = unlabelled(n_samples)
             # partial_fit keeps the classes of earlier calls.
@@ -102,7 +123,7 @@ class TrainingTarget:
             kind = "labels"
         else:
             kind = "partial_labels" if labelled.any() else "no_labels"
-        return cls(kind, classes, y=y_encoded)
+        return cls(kind, classes, y=y_encoded, sample_weight=sample_weight)
 
     @property
     def uses_views(self) -> bool:
@@ -137,8 +158,9 @@ class TrainingTarget:
         keyword arguments besides the dataset and ``batch_size``."""
         if self.kind == "pairs":
             params = {"pairs": self.pairs, "similar": self.similar}
+            params["pair_weight"] = self.pair_weight
             return PairLoader, {"random_state": random_state, **params}
-        params = {"random_state": random_state}
+        params = {"random_state": random_state, "sample_weight": self.sample_weight}
         if self.uses_views:
             params["corruption_rate"] = float(corruption_rate)
         params["samples_per_class"] = samples_per_class
@@ -173,7 +195,8 @@ class TrainingTarget:
         ``"classes"``, as whole classes (unlabelled ones all train); explicit
         pairs are held out as pairs (a row may be in both kinds), and all of
         ``X`` stays. An out-of-core ``X`` (a ``RowSource``) is split into row
-        numbers, nothing read.
+        numbers, nothing read. Weights stay with the training part (the
+        validation score is unweighted).
         """
         if self.kind == "pairs":
             train, valid = pair_validation_split(
@@ -181,7 +204,10 @@ class TrainingTarget:
             )
             validation = pair_validation(X, self.pairs[valid], self.similar[valid])
             rest = dataclasses.replace(
-                self, pairs=self.pairs[train], similar=self.similar[train]
+                self,
+                pairs=self.pairs[train],
+                similar=self.similar[train],
+                pair_weight=_part(self.pair_weight, train),
             )
             return validation, X, rest
         labelled = np.flatnonzero(is_labelled(self.y))
@@ -190,7 +216,15 @@ class TrainingTarget:
         train = np.setdiff1d(np.arange(len(X)), valid)
         validation = row_validation(select_rows(X, valid), self.y[valid], seed)
         X_train = select_rows(X, train)
-        return validation, X_train, dataclasses.replace(self, y=self.y[train])
+        rest = dataclasses.replace(
+            self, y=self.y[train], sample_weight=_part(self.sample_weight, train)
+        )
+        return validation, X_train, rest
+
+
+def _part(weights: np.ndarray | None, kept: np.ndarray) -> np.ndarray | None:
+    """The weights of the ``kept`` positions (None stays None)."""
+    return None if weights is None else weights[kept]
 
 
 #: Bounds of :meth:`TrainingTarget.dissimilar_sample`: rows (whose pairs

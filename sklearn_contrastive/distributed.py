@@ -116,15 +116,16 @@ class ShardedLoader:
         return len(self.base)
 
     def __iter__(self):
-        # fit_distributed has refused explicit pairs: y is a label tensor.
+        # fit_distributed has refused explicit pairs: y holds one label (and
+        # weight) per row of the global batch X.
         for X, y in self.base:
-            if len(y) < self.world.size:
+            if len(X) < self.world.size:
                 raise ValueError(
-                    f"A training batch of {len(y)} rows cannot be shared by "
+                    f"A training batch of {len(X)} rows cannot be shared by "
                     f"{self.world.size} processes: raise batch_size (or use "
                     "fewer processes)."
                 )
-            yield X[self.world.shard(len(y))], y
+            yield X[self.world.shard(len(X))], y
 
 
 def _agreed(values, what: str, fix: str) -> None:

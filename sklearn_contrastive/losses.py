@@ -68,6 +68,7 @@ def contrastive_loss(
     *,
     similar_weight: float = 1.0,
     reduction: str = "mean",
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Contrastive loss of Hadsell, Chopra & LeCun (2006).
 
@@ -77,6 +78,8 @@ def contrastive_loss(
             + Y \cdot \tfrac{1}{2} \max(0, m - D)^2
 
     with ``Y = 0`` for a similar pair and ``Y = 1`` for a dissimilar pair.
+    With pair weights ``w``, the mean is the weighted mean
+    :math:`\sum_p w_p L_p / \sum_p w_p`.
 
     Parameters
     ----------
@@ -94,8 +97,12 @@ def contrastive_loss(
     similar_weight : float, default=1.0
         Multiplies the similar-pair term. ``1.0`` is the loss of the paper.
     reduction : {"mean", "sum", "none"}, default="mean"
-        How per-pair losses are combined. ``"mean"`` of zero pairs is ``0``
-        (with a gradient), not NaN.
+        How per-pair losses are combined. ``"mean"`` of zero pairs (or of
+        pairs whose weights sum to zero) is ``0`` (with a gradient), not NaN.
+    weight : torch.Tensor of shape (n_pairs,), default=None
+        Non-negative weight of each pair: ``"mean"`` is then the weighted
+        mean, ``"sum"`` the weighted sum, ``"none"`` the weighted losses.
+        ``None``: every pair weighs 1.
 
     Returns
     -------
@@ -110,12 +117,17 @@ def contrastive_loss(
         similar_term = similar_weight * similar_term
     dissimilar_term = 0.5 * torch.clamp(margin - distances, min=0).square()
     losses = torch.where(dissimilar, dissimilar_term, similar_term)
+    if weight is not None:
+        losses = losses * weight
     if reduction == "none":
         return losses
     if reduction == "sum" or losses.numel() == 0:
         # sum of an empty tensor is 0 and still backpropagates.
         return losses.sum()
-    return losses.mean()
+    if weight is None:
+        return losses.mean()
+    total = weight.sum()
+    return losses.sum() / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def _explicit_pairs_mining_message(pair_mining: str) -> str:
@@ -145,7 +157,14 @@ class ContrastiveLoss(nn.Module):
 
     With ``pair_mining="hard"``, ``P`` shrinks to the pairs chosen by
     :func:`~sklearn_contrastive.pairs.hard_pairs`: each row's farthest
-    similar pair and the dissimilar pairs inside the margin.
+    similar pair and the dissimilar pairs inside the margin. With row weights
+    ``s`` (``sample_weight``) the mean is weighted, pair ``(i, j)`` weighing
+    :math:`w_{ij} = s_i s_j`:
+
+    .. math::
+
+        L = \frac{\sum_{(i, j) \in P} w_{ij} L_{ij}}
+                 {\sum_{(i, j) \in P} w_{ij}}
 
     Parameters
     ----------
@@ -212,6 +231,8 @@ class ContrastiveLoss(nn.Module):
         *,
         pairs: torch.Tensor | None = None,
         similar: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
+        pair_weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Loss of a batch, its pairs given by ``labels`` or by ``pairs``.
 
@@ -232,6 +253,13 @@ class ContrastiveLoss(nn.Module):
             ``embeddings``. Only these pairs count.
         similar : torch.Tensor of bool of shape (n_pairs,), default=None
             With ``pairs``: ``True`` for a similar pair (``Y = 0``).
+        sample_weight : torch.Tensor of shape (batch_size,), default=None
+            Non-negative weight of each row: pair ``(i, j)`` weighs
+            ``sample_weight[i] * sample_weight[j]`` in the (weighted) mean.
+            Only ratios matter: uniform weights give the unweighted loss.
+        pair_weight : torch.Tensor of shape (n_pairs,), default=None
+            With ``pairs``: non-negative weight of each pair (times the
+            weights of its rows when ``sample_weight`` is given too).
         """
         if (labels is None) == (pairs is None) or (pairs is None) != (similar is None):
             given = [
@@ -247,8 +275,17 @@ class ContrastiveLoss(nn.Module):
                 "ContrastiveLoss needs either labels, or pairs together with "
                 f"similar; got {', '.join(given) or 'none of them'}."
             )
+        if pair_weight is not None and pairs is None:
+            raise ValueError(
+                "ContrastiveLoss takes pair_weight with explicit pairs only; "
+                "with labels, weigh rows with sample_weight."
+            )
         if pairs is not None:
-            return self._explicit_pairs_loss(embeddings, pairs, similar)
+            weight = pair_weight
+            if sample_weight is not None:
+                rows = sample_weight[pairs[:, 0]] * sample_weight[pairs[:, 1]]
+                weight = rows if weight is None else weight * rows
+            return self._explicit_pairs_loss(embeddings, pairs, similar, weight)
         # Views of unlabelled rows carry negative codes (one sync per batch).
         groups = None
         if self.views and bool(is_view(labels).any()):
@@ -257,7 +294,7 @@ class ContrastiveLoss(nn.Module):
             # numbers: the loss is the sum of the two groups' means.
             groups = is_view(labels)
         if len(embeddings) <= _all_pairs_loss.CONDENSED_UP_TO:
-            return self._condensed_loss(embeddings, labels, groups)
+            return self._condensed_loss(embeddings, labels, groups, sample_weight)
         self.last_pair_statistics = (
             all_pairs_statistics(embeddings, labels, groups, self.margin)
             if self.record_statistics
@@ -270,13 +307,19 @@ class ContrastiveLoss(nn.Module):
             margin=self.margin,
             similar_weight=self.similar_weight,
             hard=self.pair_mining == "hard",
+            sample_weight=sample_weight,
         )
 
-    def _condensed_loss(self, embeddings, labels, groups):
+    def _condensed_loss(self, embeddings, labels, groups, sample_weight):
         """The loss of a small batch from its condensed distances."""
         # (B (B - 1) / 2,) distances, in torch.triu_indices order.
         distances = torch.pdist(embeddings)
         dissimilar = all_pairs(labels)
+        # (B (B - 1) / 2,) pair weights s_i s_j, or None.
+        weight = None
+        if sample_weight is not None:
+            sample_weight = sample_weight.to(distances.dtype)
+            weight = condensed(sample_weight[:, None] * sample_weight[None, :])
         if groups is None:
             self._record(distances, dissimilar)
             if self.pair_mining == "hard":
@@ -284,7 +327,8 @@ class ContrastiveLoss(nn.Module):
                     distances, dissimilar, len(embeddings), self.margin
                 )
                 distances, dissimilar = distances[selected], dissimilar[selected]
-            return self._mean_loss(distances, dissimilar)
+                weight = None if weight is None else weight[selected]
+            return self._mean_loss(distances, dissimilar, weight)
         view_pairs = condensed(groups[:, None] & groups[None, :])
         labelled_pairs = condensed(~groups[:, None] & ~groups[None, :])
         same_group = view_pairs | labelled_pairs
@@ -292,29 +336,34 @@ class ContrastiveLoss(nn.Module):
         if self.pair_mining == "hard":
             hard = hard_pairs(distances, dissimilar, len(embeddings), self.margin)
             view_pairs, labelled_pairs = view_pairs & hard, labelled_pairs & hard
-        loss = self._mean_loss(distances[view_pairs], dissimilar[view_pairs])
+        loss = self._mean_loss(distances, dissimilar, weight, view_pairs)
         if bool(labelled_pairs.any()):
-            loss = loss + self._mean_loss(
-                distances[labelled_pairs], dissimilar[labelled_pairs]
-            )
+            loss = loss + self._mean_loss(distances, dissimilar, weight, labelled_pairs)
         return loss
 
-    def _mean_loss(self, distances, dissimilar):
+    def _mean_loss(self, distances, dissimilar, weight=None, chosen=None):
+        """The (weighted) mean loss of the pairs, or of the ``chosen`` ones."""
+        if chosen is not None:
+            distances, dissimilar = distances[chosen], dissimilar[chosen]
+            weight = None if weight is None else weight[chosen]
         return contrastive_loss(
             distances,
             dissimilar,
             self.margin,
             similar_weight=self.similar_weight,
+            weight=weight,
         )
 
-    def _explicit_pairs_loss(self, embeddings, pairs, similar):
+    def _explicit_pairs_loss(self, embeddings, pairs, similar, weight):
         if self.pair_mining != "all":
             raise ValueError(_explicit_pairs_mining_message(self.pair_mining))
         # (n_pairs,) distances; each row was embedded once, pairs index it.
         distances = paired_distances(embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
         dissimilar = ~similar.bool()
         self._record(distances, dissimilar)
-        return self._mean_loss(distances, dissimilar)
+        if weight is not None:
+            weight = weight.to(distances.dtype)
+        return self._mean_loss(distances, dissimilar, weight)
 
     def extra_repr(self) -> str:
         return (

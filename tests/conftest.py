@@ -6,6 +6,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from sklearn_contrastive import _all_pairs_loss
+
 
 @pytest.fixture
 def iris():
@@ -35,3 +37,15 @@ def pipeline_without_embedder(iris):
         "last step (KNeighborsClassifier) has no transform"
     )
     return pipe, X, y, message
+
+
+@pytest.fixture(params=["condensed", "blocks"])
+def loss_form(request, monkeypatch):
+    """Which form ContrastiveLoss computes a batch's pairs with: the condensed
+    one of small batches, or the blockwise one of large batches (forced on
+    small ones, with blocks of a few rows)."""
+    if request.param == "blocks":
+        monkeypatch.setattr(_all_pairs_loss, "CONDENSED_UP_TO", 0)
+        monkeypatch.setattr(_all_pairs_loss, "BLOCK_ELEMENTS", 16)
+        monkeypatch.setattr(_all_pairs_loss, "MIN_BLOCK_ROWS", 2)
+    return request.param

@@ -105,6 +105,16 @@ def test_a_world_of_one_is_the_ordinary_fit_bit_for_bit(world_of_one):
     pickle.loads(pickle.dumps(fitted)).transform(X[:5])
 
 
+def test_weighted_rows_go_through_the_shards(world_of_one):
+    """Weighted batches carry a dict target (labels, weights) through the
+    sharded loader and the gathered loss: the single-process weighted fit."""
+    X, y = _data()
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    fitted = fit_distributed(ContrastiveEmbedder(**PARAMS), X, y, sample_weight=weights)
+    single = ContrastiveEmbedder(**PARAMS).fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(fitted.transform(X), single.transform(X))
+
+
 def test_fit_distributed_needs_a_process_group():
     assert not dist.is_initialized()
     with pytest.raises(RuntimeError, match="init_process_group"):

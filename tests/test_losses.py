@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sklearn_contrastive import _all_pairs_loss
 from sklearn_contrastive.losses import (
     ContrastiveLoss,
     contrastive_loss,
@@ -31,14 +30,8 @@ from sklearn_contrastive.pairs import (
 DTYPES = [torch.float32, torch.float64]
 
 
-@pytest.fixture(autouse=True, params=["condensed", "blocks"])
-def engine(request, monkeypatch):
-    """Which form ContrastiveLoss computes a batch's pairs with."""
-    if request.param == "blocks":
-        monkeypatch.setattr(_all_pairs_loss, "CONDENSED_UP_TO", 0)
-        monkeypatch.setattr(_all_pairs_loss, "BLOCK_ELEMENTS", 16)
-        monkeypatch.setattr(_all_pairs_loss, "MIN_BLOCK_ROWS", 2)
-    return request.param
+# Every test under both forms of ContrastiveLoss (see conftest.loss_form).
+pytestmark = pytest.mark.usefixtures("loss_form")
 
 
 TOLERANCES = {
