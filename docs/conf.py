@@ -228,5 +228,25 @@ def _skip_metadata_request_methods(app, what, name, obj, skip, options):
     return None
 
 
+def _check_doc_links(app, exception):
+    """Fail the build when an estimator's HTML repr links to a page that the
+    build did not make (``sklearn_contrastive._doc_links``)."""
+    if exception is not None or app.builder.name != "html":
+        return
+    from sklearn_contrastive import ContrastiveEmbedder, PairVerifier
+    from sklearn_contrastive._doc_links import DOCS_URL, docs_version
+
+    base = DOCS_URL.format(version=docs_version(sklearn_contrastive.__version__))
+    for estimator in (ContrastiveEmbedder(), PairVerifier(ContrastiveEmbedder())):
+        page = estimator._get_doc_link().removeprefix(base)
+        if not (Path(app.outdir) / page).is_file():
+            raise RuntimeError(
+                f"{type(estimator).__name__}'s HTML repr links to {page}, which "
+                "the documentation build did not produce; update "
+                "sklearn_contrastive/_doc_links.py or docs/api.rst."
+            )
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_request_methods)
+    app.connect("build-finished", _check_doc_links)

@@ -36,6 +36,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._doc_links import DocLinkMixin
 from ._embedder import ContrastiveEmbedder
 from ._targets import contradicting_pairs, label_only_options
 
@@ -116,7 +117,7 @@ def calibrate_threshold(distances, same, *, strategy="accuracy", beta=1.0, far=0
     return float(candidates[allowed[-1]])
 
 
-class PairVerifier(ClassifierMixin, BaseEstimator):
+class PairVerifier(ClassifierMixin, DocLinkMixin, BaseEstimator):
     """Verify pairs (same class or not) by thresholding embedding distances.
 
     Each row of ``X`` is one pair, its two items side by side: the first half
