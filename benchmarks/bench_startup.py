@@ -6,6 +6,13 @@ first digits fit, the second one, and ``import torch._dynamo`` alone, which
 the first optimizer triggers (torch's ``Optimizer.add_param_group`` and
 ``step`` import it lazily; no public switch avoids it).
 
+``search``: in fresh processes, a grid search as a script's first one (the
+search of ``bench_threads.py``: digits training split, 4 margins x 2 folds
+plus the refit), then the same search again, with ``n_jobs=1`` and with
+``n_jobs=2``: the first ``n_jobs=2`` search starts joblib's workers, each of
+which imports torch, scikit-learn and this package and pays its first fit's
+one-off costs; the second reuses them.
+
 ``compile``: the bare training loop of ``bench_vs_torch.py`` over one epoch
 of synthetic data, eager against ``torch.compile`` of the network, both
 including their first step (where compilation happens).
@@ -41,6 +48,31 @@ t2 = time.perf_counter()
 ContrastiveEmbedder(random_state=0).fit(X, y)
 t3 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "first fit": t2 - t1, "second fit": t3 - t2}))
+"""
+
+_SEARCH = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn_contrastive import ContrastiveEmbedder
+t1 = time.perf_counter()
+X, y = load_digits(return_X_y=True)
+X, _, y, _ = train_test_split(
+    (X / 16).astype(np.float32), y, test_size=0.3, random_state=0, stratify=y
+)
+n_jobs = int(sys.argv[1])
+times = {}
+for run in ("first search", "second search"):
+    search = GridSearchCV(
+        ContrastiveEmbedder(max_epochs=10, random_state=0),
+        {"margin": [0.25, 0.5, 1.0, 2.0]}, cv=2, n_jobs=n_jobs,
+    )
+    start = time.perf_counter()
+    search.fit(X, y)
+    times[f"n_jobs={n_jobs}, {run}"] = time.perf_counter() - start
+print(json.dumps(times))
 """
 
 _DYNAMO = """
@@ -95,13 +127,15 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
 
-    runs = {"startup": [], "dynamo": [], "eager": [], "compile": []}
+    runs = {"startup": [], "dynamo": [], "search": [], "eager": [], "compile": []}
     for _ in range(args.repeats):
         runs["startup"].append(run_snippet(_STARTUP))
         runs["dynamo"].append(run_snippet(_DYNAMO))
+        runs["search"].append(run_snippet(_SEARCH, "1") | run_snippet(_SEARCH, "2"))
         runs["eager"].append(run_snippet(_COMPILE, "eager"))
         runs["compile"].append(run_snippet(_COMPILE, "compile"))
     startup = medians(runs["startup"]) | medians(runs["dynamo"])
+    search = medians(runs["search"])
     loop = medians(runs["eager"]) | medians(runs["compile"])
     machine = machine_description()
     tables = (
@@ -109,6 +143,11 @@ def main(argv=None):
         + markdown_table(
             ["step (fresh process, digits)", "seconds"],
             [[key, f"{value:.2f}"] for key, value in startup.items()],
+        )
+        + "\n"
+        + markdown_table(
+            ["grid search (fresh process, digits, 4 x 2 fits + refit)", "seconds"],
+            [[key, f"{value:.2f}"] for key, value in search.items()],
         )
         + "\n"
         + markdown_table(
