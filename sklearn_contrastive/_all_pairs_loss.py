@@ -258,9 +258,13 @@ def _loss_and_gradient(batch, margin, similar_weight, hard, want_gradient):
         sizes = batch.by_group(torch.ones_like(row_loss))
         pairs = sizes * (sizes - 1) / 2
     else:
-        # sum_{i<j} s_i s_j = ((sum s)^2 - sum s^2) / 2, per group.
-        total = batch.by_group(batch.weights)
-        pairs = (total.square() - batch.by_group(batch.weights.square())) / 2
+        # sum_{i<j} s_i s_j = ((sum s)^2 - sum s^2) / 2, per group, in
+        # float64: the difference cancels where one row's weight dominates.
+        weights = batch.weights.double()
+        total = batch.by_group(weights)
+        pairs = ((total.square() - batch.by_group(weights.square())) / 2).to(
+            row_loss.dtype
+        )
     # A group without pairs (or of zero weight) adds 0.
     pairs = torch.where(pairs > 0, pairs, torch.ones_like(pairs))
     # A non-finite embedding makes the loss NaN, whichever pairs it is in,
@@ -291,6 +295,8 @@ def _similar_pairs(batch, similar_weight, row_loss, gradient):
         )
         size = class_weights[inverse][:, None]
         scale = size * weights
+        # A class of weight 0 adds nothing (its scale is 0): no 0 / 0.
+        size = torch.where(size > 0, size, torch.ones_like(size))
     deviation = centred - sums[inverse] / size
     # Row i's share 1/2 w n_c ||e_i - mu_c||^2 sums to its class's pairs;
     # its gradient is w n_c (e_i - mu_c) (w S_c s_i (e_i - mu_c) weighted).

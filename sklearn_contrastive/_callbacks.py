@@ -191,8 +191,9 @@ class ValidationPairs(Callback):
     """Record how well the embeddings fit the held-out pairs, every epoch.
 
     ``valid_pair_loss`` is the contrastive loss of the validation pairs (the
-    mean over all of them, with the criterion's ``margin`` and
-    ``similar_weight``), which early stopping on explicit pairs monitors;
+    mean over all of them, weighted by ``weight`` when given, with the
+    criterion's ``margin`` and ``similar_weight``), which early stopping on
+    explicit pairs monitors;
     ``valid_pair_roc_auc`` is the ROC AUC of their negated distances against
     ``similar`` (the chance that a similar pair lies closer than a dissimilar
     one), to look at: it reaches 1 long before the embedding stops
@@ -207,14 +208,22 @@ class ValidationPairs(Callback):
         Row numbers into ``X``.
     similar : numpy.ndarray of bool of shape (n_pairs,)
         ``True`` for a similar pair.
+    weight : numpy.ndarray of shape (n_pairs,), default=None
+        The pairs' weights (``pair_weight``), for the loss's mean and the ROC
+        AUC; None: unweighted.
     """
 
     def __init__(
-        self, X: torch.Tensor | RowSource, pairs: np.ndarray, similar: np.ndarray
+        self,
+        X: torch.Tensor | RowSource,
+        pairs: np.ndarray,
+        similar: np.ndarray,
+        weight: np.ndarray | None = None,
     ):
         self.X = X
         self.pairs = pairs
         self.similar = similar
+        self.weight = weight
 
     def on_epoch_end(self, net, **kwargs):
         embeddings = _embed_during_training(net, self.X)
@@ -223,23 +232,27 @@ class ValidationPairs(Callback):
             embeddings[pairs[:, 0]] - embeddings[pairs[:, 1]], dim=1
         )
         criterion = net.criterion_
+        weight = None if self.weight is None else torch.from_numpy(self.weight)
         loss = contrastive_loss(
             distances,
             torch.from_numpy(~self.similar),
             criterion.margin,
             similar_weight=criterion.similar_weight,
+            weight=None if weight is None else weight.to(distances.dtype),
         )
         net.history.record(VALID_PAIR_LOSS, loss.item())
         # Non-finite weights are the loss guard's to report, at the end of the fit.
         finite = bool(torch.isfinite(distances).all())
         net.history.record(
             VALID_PAIR_ROC_AUC,
-            roc_auc_score(self.similar, -distances.numpy()) if finite else math.nan,
+            roc_auc_score(self.similar, -distances.numpy(), sample_weight=self.weight)
+            if finite
+            else math.nan,
         )
 
     def on_train_end(self, net, **kwargs):
         # The fitted net is pickled with its callbacks: do not carry the data.
-        self.X = self.pairs = self.similar = None
+        self.X = self.pairs = self.similar = self.weight = None
 
 
 def fit_diagnostics(

@@ -212,7 +212,7 @@ class ContrastiveNet(NeuralNet):
         if training and getattr(self, "world_", None) is not None:
             # skorch recorded this process's slice; the loss was the global
             # batch's, and the epoch's mean weighs it by that size.
-            self.history.record_batch("train_batch_size", len(batch[1]))
+            self.history.record_batch("train_batch_size", batch_rows(batch[1]))
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(
@@ -270,11 +270,16 @@ class ContrastiveNet(NeuralNet):
         world = getattr(self, "world_", None)
         if training and world is not None:
             # This process's slice, in the global batch the loss scores.
-            labels = y_true["labels"] if isinstance(y_true, Mapping) else y_true
-            y_pred = world.gather(y_pred, len(labels))
+            y_pred = world.gather(y_pred, batch_rows(y_true))
         if isinstance(y_true, Mapping):
             return self.criterion_(y_pred, **y_true)
         return self.criterion_(y_pred, y_true)
+
+
+def batch_rows(target) -> int:
+    """The rows of a training batch, from its target: a label tensor, or a
+    dict of labels and weights (explicit pairs do not reach this)."""
+    return len(target["labels"] if isinstance(target, Mapping) else target)
 
 
 def net_callbacks(

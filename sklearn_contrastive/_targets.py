@@ -105,9 +105,8 @@ class TrainingTarget:
                     "pairs (pairs and similar), not both; got both. Drop y to "
                     "train on the pairs only."
                 )
-            pairs, similar = check_pairs(pairs, similar, n_samples)
-            pairs, similar, weights = weighted_pairs(
-                pairs, similar, pair_weight, sample_weight
+            pairs, similar, weights = check_pairs(
+                pairs, similar, n_samples, pair_weight, sample_weight
             )
             return cls(
                 "pairs", np.array([]), pairs=pairs, similar=similar, pair_weight=weights
@@ -195,14 +194,19 @@ class TrainingTarget:
         ``"classes"``, as whole classes (unlabelled ones all train); explicit
         pairs are held out as pairs (a row may be in both kinds), and all of
         ``X`` stays. An out-of-core ``X`` (a ``RowSource``) is split into row
-        numbers, nothing read. Weights stay with the training part (the
-        validation score is unweighted).
+        numbers, nothing read. Weights follow their rows and pairs: held-out
+        pairs are scored weighted, held-out rows' MAP@R is unweighted.
         """
         if self.kind == "pairs":
             train, valid = pair_validation_split(
                 self.pairs, self.similar, fraction, seed
             )
-            validation = pair_validation(X, self.pairs[valid], self.similar[valid])
+            validation = pair_validation(
+                X,
+                self.pairs[valid],
+                self.similar[valid],
+                _part(self.pair_weight, valid),
+            )
             rest = dataclasses.replace(
                 self,
                 pairs=self.pairs[train],
@@ -300,8 +304,10 @@ def label_only_options(params, what, incremental=False):
     return reasons
 
 
-def check_pairs(pairs, similar, n_samples):
-    """Validated ``(pairs, similar)``: int64 (n_pairs, 2) and bool (n_pairs,)."""
+def check_pairs(pairs, similar, n_samples, pair_weight=None, sample_weight=None):
+    """Validated ``(pairs, similar, weights)``: int64 (n_pairs, 2), bool
+    (n_pairs,) and the pairs' weights (``_weights.weighted_pairs``: pairs of
+    weight 0 dropped before contradictions are looked for; None unweighted)."""
     if pairs is None or similar is None:
         missing = "pairs" if pairs is None else "similar"
         raise ValueError(
@@ -346,8 +352,9 @@ def check_pairs(pairs, similar, n_samples):
             f"{len(similar)} pairs and no {which} one."
         )
     pairs = pairs.astype(np.int64, copy=False)
+    pairs, similar, weights = weighted_pairs(pairs, similar, pair_weight, sample_weight)
     _refuse_contradictions(pairs, similar, n_samples)
-    return pairs, similar
+    return pairs, similar, weights
 
 
 def _check_pairs_shape(pairs) -> None:

@@ -232,10 +232,14 @@ def validation_dataset(X_valid, y_valid: np.ndarray) -> Dataset | SourceDataset:
 
 
 def pair_validation(
-    X: np.ndarray, pairs: np.ndarray, similar: np.ndarray
+    X: np.ndarray,
+    pairs: np.ndarray,
+    similar: np.ndarray,
+    weight: np.ndarray | None = None,
 ) -> Validation:
-    """Held-out explicit pairs: their loss (monitored) and ROC AUC. Their rows
-    may also be in training pairs; the pairs themselves are not trained on."""
+    """Held-out explicit pairs: their loss (monitored) and ROC AUC, weighted
+    by ``weight`` when given. Their rows may also be in training pairs; the
+    pairs themselves are not trained on."""
     rows, positions = np.unique(pairs.ravel(), return_inverse=True)
     return Validation(
         name=VALIDATION_PAIRS,
@@ -243,6 +247,7 @@ def pair_validation(
             as_rows(select_rows(X, rows)),
             positions.reshape(-1, 2),
             similar.astype(bool),
+            weight,
         ),
         monitor=VALID_PAIR_LOSS,
         lower_is_better=True,

@@ -18,7 +18,8 @@ from ._sources import select_rows
 
 
 def check_weights(weights, n: int, name: str, what: str) -> np.ndarray | None:
-    """``weights`` as float64 of shape ``(n,)``, or None when uniform.
+    """``weights`` as float64 of shape ``(n,)`` scaled to a maximum of 1, or
+    None when uniform.
 
     ``name`` is the argument (``"sample_weight"``), ``what`` the things
     weighed (``"row of X"``), both for the messages.
@@ -52,7 +53,8 @@ def check_weights(weights, n: int, name: str, what: str) -> np.ndarray | None:
         )
     if (array == array[0]).all():
         return None  # only ratios matter: the unweighted fit
-    return array
+    # Largest weight 1: products of weights never overflow, whatever their scale.
+    return array / array.max()
 
 
 def weighted_rows(X, y, sample_weight, *, keep_rows: bool):

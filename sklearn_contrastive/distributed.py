@@ -33,6 +33,7 @@ loss guard decide in each process on its own numbers.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -139,6 +140,14 @@ def _agreed(values, what: str, fix: str) -> None:
         raise ValueError(f"The processes disagree on {what} ({described}); {fix}")
 
 
+def _digest(values) -> str | None:
+    """A short digest of an array's float64 values, None for None."""
+    if values is None:
+        return None
+    data = np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+    return hashlib.sha256(data.tobytes()).hexdigest()[:16]
+
+
 def fit_distributed(estimator, X, y=None, **fit_params):
     """Fit ``estimator`` data-parallel across the processes of a process group.
 
@@ -198,6 +207,11 @@ def fit_distributed(estimator, X, y=None, **fit_params):
     )
     classes = None if y is None else sorted(np.unique(np.asarray(y)).tolist())
     _agreed(classes, "the classes of y", "give every process the same labels.")
+    _agreed(
+        _digest(fit_params.get("sample_weight")),
+        "sample_weight (a digest of its values)",
+        "give every process the same weights (or none to all).",
+    )
     _agreed(
         (bool(estimator.get_params()["warm_start"]), hasattr(estimator, "net_")),
         "(warm_start, already fitted)",

@@ -111,6 +111,11 @@ def contrastive_loss(
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}.")
+    if weight is not None and weight.shape != distances.shape:
+        raise ValueError(
+            f"weight must hold one weight per pair, shape {tuple(distances.shape)} "
+            f"like distances; got shape {tuple(weight.shape)}."
+        )
     dissimilar = pair_labels if pair_labels.dtype == torch.bool else pair_labels != 0
     similar_term = 0.5 * distances.square()
     if similar_weight != 1.0:
@@ -128,6 +133,14 @@ def contrastive_loss(
         return losses.mean()
     total = weight.sum()
     return losses.sum() / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def _unit_max(weights: torch.Tensor | None) -> torch.Tensor | None:
+    """``weights`` divided by their maximum (when positive), or None."""
+    if weights is None or weights.numel() == 0:
+        return weights
+    largest = weights.max()
+    return weights / torch.where(largest > 0, largest, torch.ones_like(largest))
 
 
 def _explicit_pairs_mining_message(pair_mining: str) -> str:
@@ -280,6 +293,9 @@ class ContrastiveLoss(nn.Module):
                 "ContrastiveLoss takes pair_weight with explicit pairs only; "
                 "with labels, weigh rows with sample_weight."
             )
+        # Only ratios matter: scaled to a largest weight of 1, products of
+        # weights can neither overflow nor (for usable ratios) underflow.
+        sample_weight, pair_weight = _unit_max(sample_weight), _unit_max(pair_weight)
         if pairs is not None:
             weight = pair_weight
             if sample_weight is not None:

@@ -110,9 +110,13 @@ def test_weighted_rows_go_through_the_shards(world_of_one):
     sharded loader and the gathered loss: the single-process weighted fit."""
     X, y = _data()
     weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
-    fitted = fit_distributed(ContrastiveEmbedder(**PARAMS), X, y, sample_weight=weights)
-    single = ContrastiveEmbedder(**PARAMS).fit(X, y, sample_weight=weights)
+    # Unlabelled rows: batches of two sizes, which the epoch's mean must weigh.
+    y = np.where(np.arange(len(y)) % 3 == 0, -1, y)
+    params = {**PARAMS, "unlabeled_label": -1}
+    fitted = fit_distributed(ContrastiveEmbedder(**params), X, y, sample_weight=weights)
+    single = ContrastiveEmbedder(**params).fit(X, y, sample_weight=weights)
     np.testing.assert_array_equal(fitted.transform(X), single.transform(X))
+    assert fitted.loss_curve_ == single.loss_curve_
 
 
 def test_fit_distributed_needs_a_process_group():
@@ -197,12 +201,14 @@ report["history"] = [
     [epoch["train_loss"], epoch.get("valid_map_at_r")] for epoch in estimator.history_
 ]
 report["n_iter"] = estimator.n_iter_
-for name, X_rank, extra in [
-    ("features", X[:, : 8 - rank], {}),
-    ("diverging", X, {"lr": 1e12, "optimizer": "sgd", "normalize": False}),
+for name, X_rank, extra, fit_params in [
+    ("features", X[:, : 8 - rank], {}, {}),
+    ("diverging", X, {"lr": 1e12, "optimizer": "sgd", "normalize": False}, {}),
+    ("weights", X, {"max_epochs": 1}, {"sample_weight": np.full(600, 1.0 + rank)}),
 ]:
     try:
-        fit_distributed(ContrastiveEmbedder(**{**params, **extra}), X_rank, y)
+        estimator = ContrastiveEmbedder(**{**params, **extra})
+        fit_distributed(estimator, X_rank, y, **fit_params)
         report[name] = "no error"
     except Exception as error:
         report[name] = f"{type(error).__name__}: {error}"
@@ -230,5 +236,7 @@ def test_processes_agree_on_history_early_stopping_and_errors(tmp_path):
     for report in reports:
         assert report["features"].startswith("ValueError: The processes disagree")
         assert "shape of X" in report["features"]
+        assert report["weights"].startswith("ValueError: The processes disagree")
+        assert "sample_weight" in report["weights"]
     # A diverging loss stops both processes with the same error.
     assert reports[0]["diverging"] == reports[1]["diverging"] != "no error"

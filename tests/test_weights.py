@@ -350,3 +350,104 @@ def test_bad_pair_weight_is_refused(iris, fast_params):
             similar=similar,
             pair_weight=[1.0, 0.0, 2.0],
         )
+
+
+# --- scale, zero classes, contradictions, validation (review findings) -----
+
+
+@pytest.mark.parametrize("scale", [1e-25, 1e25])
+def test_only_ratios_matter_whatever_the_scale(iris, fast_params, scale):
+    """Weights are scaled to a largest weight of 1 first: products of tiny or
+    huge weights neither underflow to a silent zero loss nor overflow to NaN."""
+    X, y = iris
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    reference = _fit(X, y, params=fast_params, sample_weight=weights)
+    scaled = _fit(X, y, params=fast_params, sample_weight=weights * scale)
+    np.testing.assert_allclose(
+        scaled.transform(X), reference.transform(X), rtol=0, atol=1e-5
+    )
+    assert scaled.loss_curve_[0] == pytest.approx(reference.loss_curve_[0], rel=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_the_loss_scales_weights_itself(loss_form, scale):
+    embeddings, labels, weights = _batch()
+    embeddings, weights = embeddings.float(), weights.float()
+    loss = ContrastiveLoss()(embeddings, labels, sample_weight=weights * scale)
+    expected = ContrastiveLoss()(embeddings, labels, sample_weight=weights)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.usefixtures("loss_form")
+def test_a_class_of_weight_zero_adds_nothing():
+    embeddings, labels, weights = _batch()
+    weights[labels == 2] = 0
+    loss = ContrastiveLoss()(embeddings, labels, sample_weight=weights)
+    kept = labels != 2
+    alone = ContrastiveLoss()(
+        embeddings[kept], labels[kept], sample_weight=weights[kept]
+    )
+    assert loss.item() == pytest.approx(alone.item(), rel=1e-10)
+
+
+def test_contradicting_pairs_of_weight_zero_are_dropped_first(iris, fast_params):
+    X, y = iris
+    pairs = np.array([[0, 1], [0, 100], [50, 51], [1, 0]])
+    similar = np.array([True, False, True, False])
+    with pytest.raises(ValueError, match="both similar and dissimilar"):
+        _fit(X, params=fast_params, pairs=pairs, similar=similar)
+    a = _fit(
+        X, params=fast_params, pairs=pairs, similar=similar, pair_weight=[1, 1, 2, 0]
+    )
+    b = _fit(
+        X,
+        params=fast_params,
+        pairs=pairs[:3],
+        similar=similar[:3],
+        pair_weight=[1, 1, 2],
+    )
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+def test_held_out_pairs_are_scored_with_their_weights(iris, fast_params):
+    """Early stopping on explicit pairs: the held-out pairs' loss is their
+    weighted mean, so doubtful pairs weigh little in the monitored score."""
+    X, y = iris
+    rng = np.random.default_rng(0)
+    pairs = np.unique(np.sort(rng.integers(0, len(y), (600, 2)), axis=1), axis=0)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    similar = y[pairs[:, 0]] == y[pairs[:, 1]]
+    weight = rng.uniform(0.1, 1.0, len(pairs))
+    params = {**fast_params, "early_stopping": True, "validation_fraction": 0.2}
+    fitted = _fit(X, params=params, pairs=pairs, similar=similar, pair_weight=weight)
+    callback = dict(fitted.net_.callbacks_)["validation_pairs"]
+    assert callback.weight is None  # the data are dropped after fit
+    plain = _fit(X, params=params, pairs=pairs, similar=similar)
+    # The same split and first epoch's weights, scored with and without them.
+    assert fitted.history_[0]["valid_pair_loss"] != plain.history_[0]["valid_pair_loss"]
+
+
+def test_functional_weight_must_match_the_distances():
+    with pytest.raises(ValueError, match=re.escape("shape (3,) like distances")):
+        contrastive_loss(
+            torch.ones(3), torch.tensor([True, False, True]), weight=torch.ones(())
+        )
+
+
+@pytest.mark.parametrize(
+    "pair_weight, message",
+    [
+        ([-1.0, 1.0, 1.0], "pair_weight must be finite and non-negative; got -1.0"),
+        ([1.0, np.nan, 1.0], "got nan at position 1"),
+        ([0.0, 0.0, 0.0], "pair_weight is zero everywhere (3 weights)"),
+        ([0.0, 1.0, 0.0], "every similar pair has weight zero"),
+    ],
+)
+def test_bad_pair_weight_values_are_refused(iris, fast_params, pair_weight, message):
+    X, _ = iris
+    pairs = np.array([[0, 1], [0, 100], [50, 51]])
+    similar = np.array([True, False, True])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _fit(
+            X, params=fast_params, pairs=pairs, similar=similar, pair_weight=pair_weight
+        )
