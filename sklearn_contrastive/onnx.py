@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import torch
 from sklearn.utils.validation import check_is_fitted
+from torch.torch_version import TorchVersion
 
 from ._embedder import ContrastiveEmbedder
 from .networks import embedding_network
@@ -33,6 +34,10 @@ __all__ = ["register_converter", "to_onnx"]
 #: The lowest ``ai.onnx`` opset written: torch's exporter builds opset 18
 #: graphs and cannot convert them to older opsets.
 _MIN_OPSET = 18
+
+#: The first torch whose ``torch.onnx.export`` has the ``torch.export``-based
+#: exporter this module uses (``dynamo=True``, ``ONNXProgram.model_proto``).
+_MIN_TORCH = (2, 6)
 
 #: skl2onnx's alias for the embedder (its converter and shape calculator).
 _ALIAS = "SklearnContrastiveEmbedder"
@@ -224,6 +229,11 @@ def _export(embedder, opset: int | None, input_name: str, output_name: str):
     """The embedding network of a fitted ``embedder`` as an ``onnx.ModelProto``."""
     for name in ("onnx", "onnxscript"):
         _require(name)
+    if TorchVersion(torch.__version__) < _MIN_TORCH:
+        raise ImportError(
+            "ONNX export requires torch 2.6 or later (its torch.export-based "
+            f"exporter); got torch {torch.__version__}. Upgrade torch."
+        )
     # A copy on the CPU: exporting traces the network, and the fitted one may
     # live on a GPU; the estimator is left as it was.
     network = copy.deepcopy(embedding_network(embedder.net_.module_)).cpu().eval()

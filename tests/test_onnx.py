@@ -413,3 +413,10 @@ def test_missing_extra_raises_import_error(monkeypatch, embedder):
     monkeypatch.setitem(sys.modules, "onnxscript", None)
     with pytest.raises(ImportError, match="ONNX export requires onnxscript"):
         sc_onnx.to_onnx(embedder)
+
+
+def test_torch_before_2_6_is_refused(monkeypatch, embedder):
+    monkeypatch.setattr(torch, "__version__", "2.5.1")
+    msg = "ONNX export requires torch 2.6 or later (its torch.export-based exporter)"
+    with pytest.raises(ImportError, match=re.escape(msg) + "; got torch 2.5.1"):
+        sc_onnx.to_onnx(embedder)
