@@ -133,12 +133,14 @@ def register_converter():
     network with :func:`to_onnx` at the opset skl2onnx targets (skl2onnx's
     ``target_opset``, 18 or later) and inserts the graph
     into skl2onnx's, under names of its own, so that two embedders in one
-    pipeline do not clash. A float64 input is cast to float32 first, as
-    ``transform`` does. The embeddings are float32.
+    pipeline do not clash. A float64 or integer input is cast to float32
+    first, as ``transform`` reads it, and a DataFrame's columns (one skl2onnx
+    input each) are joined in their order. The embeddings are float32.
 
-    This is the call skl2onnx asks of converters outside scikit-learn (as
-    :func:`skl2onnx.update_registered_converter` for LightGBM or XGBoost),
-    made for you; calling it again does no harm.
+    skl2onnx converts an estimator from outside scikit-learn once its
+    converter is registered with :func:`skl2onnx.update_registered_converter`
+    (as for LightGBM or XGBoost); this function makes that call. Calling it
+    again does no harm.
 
     Read more in the :ref:`User Guide <user_guide_onnx>`.
 

@@ -6,10 +6,12 @@ rounding), labels with ``predict`` exactly. The whole module is skipped
 without the optional extra ``onnx``.
 """
 
+import os
 import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,6 +192,17 @@ def test_export_leaves_the_embedder_as_it_was(embedder, digits):
     np.testing.assert_array_equal(embedder.transform(X), before)
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_model_fitted_on_cuda_exports_from_a_cpu_copy(digits):
+    X_train, X_test, y_train, _ = digits
+    embedder = ContrastiveEmbedder(**PARAMS, device="cuda").fit(X_train, y_train)
+    (embeddings,) = _session(sc_onnx.to_onnx(embedder)).run(None, {"X": X_test})
+    # CUDA's matrix products round differently from the CPU's.
+    assert _max_difference(embeddings, embedder.transform(X_test)) < 1e-4
+    assert next(embedder.net_.module_.parameters()).is_cuda
+
+
 # -- pipelines through skl2onnx
 
 
@@ -290,6 +303,24 @@ def test_exported_pipeline_runs_without_torch(pipeline, digits, tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=120)
     labels = np.load(tmp_path / "labels.npy")
     np.testing.assert_array_equal(labels, pipeline.predict(X_test))
+
+
+@pytest.mark.slow
+def test_the_example_script_runs(tmp_path):
+    """examples/onnx_export.py (not a gallery example) runs to the end."""
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "onnx_export.py"), "model.onnx"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "labels equal to predict: True" in done.stdout
+    assert "without torch: same labels True" in done.stdout
+    assert (tmp_path / "model.onnx").stat().st_size > 0
 
 
 def test_import_loads_no_onnx_package():
