@@ -22,6 +22,7 @@ import _harness  # noqa: E402
 import bench_batch_size  # noqa: E402
 import bench_distributed  # noqa: E402
 import bench_gpu  # noqa: E402
+import bench_onnx  # noqa: E402
 import bench_open_set  # noqa: E402
 import bench_out_of_core  # noqa: E402
 import bench_overrides  # noqa: E402
@@ -321,6 +322,22 @@ def test_startup_snippets_run_and_report_medians():
         list(result) == ["import torch._dynamo"] and result["import torch._dynamo"] >= 0
     )
     assert bench_startup.medians([{"a": 1.0}, {"a": 3.0}, {"a": 2.0}]) == {"a": 2.0}
+
+
+def test_onnx_benchmark_reports_agreement_speed_and_sizes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    pytest.importorskip("onnxscript")
+    bench_onnx.main(
+        ["--repeats", "2", "--batch", "64", "--threads", "1", "--max-epochs", "1"]
+        + ["--out", str(tmp_path)]
+    )
+    raw = json.loads((tmp_path / "onnx.json").read_text())
+    assert raw["max_abs_difference"] < 1e-5
+    (speed,) = raw["throughput"]
+    assert len(speed["torch_rows_per_s"]) == len(speed["onnxruntime_rows_per_s"]) == 2
+    assert raw["sizes"]["embedder.onnx"] > raw["sizes"]["float32 weights"] > 0
+    assert "| 1 |" in (tmp_path / "onnx.md").read_text()
 
 
 # -- training_control ------------------------------------------------------------
