@@ -15,15 +15,12 @@ from ._callbacks import fit_diagnostics, warn_if_degenerate
 from ._interrupts import unchanged_if_interrupted
 from ._neighbors import EmbeddingNeighborsMixin
 from ._net import fitted_history
-from ._params import (
-    NestedNetParamsMixin,
-    pick,
-    resolve_device,
-    validate_params,
-)
+from ._params import NestedNetParamsMixin, pick, resolve_device, validate_params
 from ._runtime import seeded_torch, torch_threads
+from ._safe_file import SafeFileMixin
 from ._scales import warn_if_unscaled
 from ._sources import as_rows, check_fit_input, check_transform_input, embed_rows
+from ._state import PortableStateMixin
 from ._targets import TrainingTarget
 from ._train import train
 from .metrics import mean_average_precision_at_r
@@ -40,6 +37,8 @@ class ContrastiveEmbedder(
     TransformerMixin,
     EmbeddingNeighborsMixin,
     NestedNetParamsMixin,
+    PortableStateMixin,
+    SafeFileMixin,
     BaseEstimator,
 ):
     r"""Learn an embedding with the contrastive loss of Hadsell et al. (2006).

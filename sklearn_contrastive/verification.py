@@ -37,6 +37,7 @@ from sklearn.utils.validation import (
 )
 
 from ._embedder import ContrastiveEmbedder
+from ._safe_file import SafeFileMixin
 from ._targets import contradicting_pairs, label_only_options
 
 __all__ = ["PairVerifier", "calibrate_threshold"]
@@ -116,7 +117,7 @@ def calibrate_threshold(distances, same, *, strategy="accuracy", beta=1.0, far=0
     return float(candidates[allowed[-1]])
 
 
-class PairVerifier(ClassifierMixin, BaseEstimator):
+class PairVerifier(SafeFileMixin, ClassifierMixin, BaseEstimator):
     """Verify pairs (same class or not) by thresholding embedding distances.
 
     Each row of ``X`` is one pair, its two items side by side: the first half
