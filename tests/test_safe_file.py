@@ -355,3 +355,22 @@ def test_a_clear_error_without_safetensors(embedder, tmp_path, monkeypatch):
     message = "pip install 'sklearn-contrastive[safetensors]'"
     with pytest.raises(ImportError, match=re.escape(message)):
         embedder.save(tmp_path / "model.safetensors")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_model_fitted_on_cuda_loads_there_and_on_a_machine_without_one(
+    data, tmp_path, monkeypatch
+):
+    X, y = data
+    est = ContrastiveEmbedder(**FAST, device="cuda", random_state=0).fit(X, y)
+    est.save(tmp_path / "model.safetensors")
+    on_gpu = ContrastiveEmbedder.load(tmp_path / "model.safetensors")
+    assert next(on_gpu.net_.module_.parameters()).is_cuda
+    np.testing.assert_array_equal(on_gpu.transform(X), est.transform(X))
+    on_gpu.partial_fit(X, y)  # the optimizer state went back to the GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="its network is loaded on the CPU"):
+        on_cpu = ContrastiveEmbedder.load(tmp_path / "model.safetensors")
+    assert on_cpu.net_.device == "cpu"
+    np.testing.assert_allclose(on_cpu.transform(X), est.transform(X), atol=1e-5)
