@@ -102,7 +102,7 @@ class SafeFileMixin:
             library's estimators (use ``skops.io`` or joblib then).
         """
         check_is_fitted(self)
-        safetensors = _safetensors("save")
+        safetensors = _safetensors(f"{type(self).__name__}.save")
 
         from . import __version__
 
@@ -209,7 +209,7 @@ class SafeFileMixin:
                 "only the parameters that the file lacks. Change it after loading, "
                 "with set_params."
             )
-        safetensors = _safetensors("load")
+        safetensors = _safetensors(f"{cls.__name__}.load")
         try:
             tensors = safetensors.numpy.load(data)
         except safetensors.SafetensorError as error:
@@ -251,8 +251,8 @@ def _safetensors(method: str):
         import safetensors.numpy
     except ImportError:
         raise ImportError(
-            f"{method} writes and reads safetensors files and needs the "
-            "safetensors package: pip install 'sklearn-contrastive[safetensors]'."
+            f"{method} needs the safetensors package (the safe model file is a "
+            "safetensors file): pip install 'sklearn-contrastive[safetensors]'."
         ) from None
     return safetensors
 

@@ -287,3 +287,16 @@ def test_a_random_state_instance_stays_the_fits_stream(tmp_path):
     for how in HOWS:
         loaded = _round_trip(est, how, tmp_path)
         assert loaded.random_state is loaded._random_state
+
+
+def test_a_pickle_of_an_earlier_version_still_loads(fitted):
+    """Earlier pickles hold the skorch net itself (and nets without the
+    parameters they were built with): they load, and pickle again."""
+    est, X = fitted["labels"]
+    net = copy.deepcopy(est.net_)
+    del net.estimator_params_
+    old = ContrastiveEmbedder.__new__(ContrastiveEmbedder)
+    old.__setstate__({**vars(est), "net_": net})
+    assert old.net_ is net
+    again = pickle.loads(pickle.dumps(old))
+    np.testing.assert_array_equal(again.transform(X), est.transform(X))

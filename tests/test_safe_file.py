@@ -352,7 +352,10 @@ def test_files_not_written_by_save_are_refused(saved, tmp_path):
 
 def test_a_clear_error_without_safetensors(embedder, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
-    message = "pip install 'sklearn-contrastive[safetensors]'"
+    message = (
+        "ContrastiveEmbedder.save needs the safetensors package (the safe model "
+        "file is a safetensors file): pip install 'sklearn-contrastive[safetensors]'."
+    )
     with pytest.raises(ImportError, match=re.escape(message)):
         embedder.save(tmp_path / "model.safetensors")
 
