@@ -225,6 +225,7 @@ class SafeFileMixin:
             IndexError,
             AttributeError,
             RuntimeError,
+            RecursionError,
         ) as error:
             # The saved weights and a module class given back that differs,
             # say, or a damaged array.
@@ -298,7 +299,12 @@ def _read_document(file) -> tuple[dict, bytes]:
     if version > FORMAT_VERSION:
         from . import __version__
 
-        written_by = document.get("versions", {}).get("sklearn-contrastive", "?")
+        versions = document.get("versions")
+        written_by = (
+            versions.get("sklearn-contrastive", "?")
+            if isinstance(versions, dict)
+            else "?"
+        )
         raise ValueError(
             f"{name} is in format version {version} of sklearn-contrastive's model "
             f"files (written by sklearn-contrastive {written_by}), but "
@@ -435,7 +441,8 @@ class _Encoder:
         raise _Unencodable(path, value)
 
     def array(self, array: np.ndarray, path: tuple):
-        if array.dtype.kind in "biuf":
+        # safetensors' NumPy types: bool, (u)int8-64, float16-64.
+        if array.dtype.kind in "biuf" and array.dtype.itemsize <= 8:
             key = "/".join(str(part) for part in path)
             while key in self.tensors:
                 key += "'"
