@@ -394,12 +394,14 @@ class _Encoder:
 
     def parameter(self, value, path: tuple, name: str):
         """``value`` encoded, or a ``__missing__`` entry naming its type."""
-        tensors = len(self.tensors)
+        tensors, random_states = len(self.tensors), dict(self._random_states)
         try:
             return self.encode(value, path)
         except _Unencodable as error:
+            # Nothing of the value stays in the file.
             for key in list(self.tensors)[tensors:]:
                 del self.tensors[key]
+            self._random_states = random_states
             what = _type_name(value)
             if error.value is not value:
                 what += f" holding {_type_name(error.value)}"

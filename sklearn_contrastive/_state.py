@@ -48,7 +48,7 @@ _DEVICE_OPTIONS = ("fused", "foreach", "capturable", "differentiable")
 _LOADER_PREFIX = "iterator_train__"
 
 
-def net_state(net: NeuralNet, params: dict, *, include_optimizer: bool = True) -> dict:
+def net_state(net: NeuralNet, params: dict) -> dict:
     """The portable state of a trained ``net``, as :func:`restore_net` takes it.
 
     ``params`` are the estimator's parameters, used when the net does not say
@@ -75,7 +75,7 @@ def net_state(net: NeuralNet, params: dict, *, include_optimizer: bool = True) -
             name: _to_numpy(value, name)
             for name, value in net.module_.state_dict().items()
         },
-        "optimizer": _optimizer_state(net.optimizer_) if include_optimizer else None,
+        "optimizer": _optimizer_state(net.optimizer_),
     }
 
 
