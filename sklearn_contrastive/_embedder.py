@@ -16,15 +16,12 @@ from ._doc_links import DocLinkMixin
 from ._interrupts import unchanged_if_interrupted
 from ._neighbors import RetrievalMixin
 from ._net import fitted_history
-from ._params import (
-    NestedNetParamsMixin,
-    pick,
-    resolve_device,
-    validate_params,
-)
+from ._params import NestedNetParamsMixin, pick, resolve_device, validate_params
 from ._runtime import seeded_torch, torch_threads
+from ._safe_file import SafeFileMixin
 from ._scales import warn_if_unscaled
 from ._sources import as_rows, check_fit_input, check_transform_input, embed_rows
+from ._state import PortableStateMixin
 from ._targets import TrainingTarget
 from ._train import train
 from ._weights import weighted_rows
@@ -41,6 +38,8 @@ class ContrastiveEmbedder(
     TransformerMixin,
     RetrievalMixin,
     NestedNetParamsMixin,
+    PortableStateMixin,
+    SafeFileMixin,
     DocLinkMixin,
     BaseEstimator,
 ):

@@ -3,6 +3,8 @@
 ``train`` turns the estimator's validated parameter values into the module
 (``_modules.py``) and the skorch net (``_net.py``), and trains it; the
 estimator calls it inside its seeded torch generators and thread setting.
+``build``, the module and the net without the training, is also how a loaded
+model gets its net back (``_state.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import torch
 from skorch import NeuralNet
 
 from ._modules import build_module
-from ._net import build_net, train_net
+from ._net import ContrastiveNet, build_net, train_net
 from ._params import pick, split_net_params
 from ._runtime import as_tensor
 from ._sources import RowSource, training_data
@@ -52,6 +54,69 @@ def train(
     X_fit, y_fit = training_data(X, target.y)
     # The module's width, and a custom module's output, read from two rows.
     probe = X_fit if isinstance(X_fit, torch.Tensor) else as_tensor(X[:2])
+    loader, loader_params = target.loader(
+        sampler_rng, **pick(params, "samples_per_class", "corruption_rate")
+    )
+    world = current_world()
+    if world is not None:
+        # fit_distributed: every process draws the global batches, embeds
+        # its slice of each.
+        loader_params = {"base": loader, "world": world, **loader_params}
+        loader = ShardedLoader
+    net, width = build(
+        probe,
+        params,
+        loader=loader,
+        loader_params=loader_params,
+        # Negative codes are views only when the loader made them so.
+        views=target.uses_views,
+        validation=validation,
+        device=device,
+        previous=previous,
+    )
+    net.world_ = world
+    train_net(
+        net,
+        X_fit,
+        y_fit,
+        previous=previous,
+        incremental=incremental,
+        drop_split=validation is not None,
+        **pick(params, "lr", "weight_decay"),
+    )
+    net.world_ = None  # an ordinary net from here on
+    return net, width
+
+
+def build(
+    probe: torch.Tensor,
+    params: dict,
+    *,
+    loader: type,
+    loader_params: dict,
+    views: bool,
+    validation: Validation | None,
+    device: str,
+    previous: NeuralNet | None,
+) -> tuple[ContrastiveNet, int]:
+    """The module and the untrained net of one fit, and the embedding width.
+
+    Every net comes from here: a fit's (:func:`train`), and a loaded model's
+    (``_state.restore_net``, which then loads the saved weights). The net
+    keeps the parameters it was built with as ``estimator_params_``, so that
+    it can be rebuilt after ``set_params`` changed the estimator's.
+
+    Parameters
+    ----------
+    probe : torch.Tensor of shape (n_rows, n_features)
+        Rows (two suffice) that a custom module's output is checked on.
+    params : dict
+        The estimator's parameters (``get_params(deep=False)``), validated.
+    loader, loader_params
+        The training loader class and its arguments (``TrainingTarget.loader``).
+    views : bool
+        Whether the batches carry views (the criterion's ``views``).
+    """
     module_kwargs, settings = split_net_params(params["net_params"])
     module, width = build_module(
         params["module"],
@@ -67,20 +132,10 @@ def train(
         module_kwargs=module_kwargs,
         previous=None if previous is None else previous.module_,
     )
-    loader, loader_params = target.loader(
-        sampler_rng, **pick(params, "samples_per_class", "corruption_rate")
-    )
-    world = current_world()
-    if world is not None:
-        # fit_distributed: every process draws the global batches, embeds
-        # its slice of each.
-        loader_params = {"base": loader, "world": world, **loader_params}
-        loader = ShardedLoader
     criterion_params = pick(params, "margin", "similar_weight", "pair_mining")
     net = build_net(
         module,
-        # Negative codes are views only when the loader made them so.
-        criterion_params={**criterion_params, "views": target.uses_views},
+        criterion_params={**criterion_params, "views": views},
         training_params=pick(
             params, "optimizer", "lr", "weight_decay", "max_epochs", "batch_size"
         ),
@@ -93,15 +148,10 @@ def train(
         verbose=params["verbose"],
         settings=settings,
     )
-    net.world_ = world
-    train_net(
-        net,
-        X_fit,
-        y_fit,
-        previous=previous,
-        incremental=incremental,
-        drop_split=validation is not None,
-        **pick(params, "lr", "weight_decay"),
-    )
-    net.world_ = None  # an ordinary net from here on
+    # A copy: set_params after the fit must not change what built this net.
+    net.estimator_params_ = {**params, "net_params": _copied(params["net_params"])}
     return net, width
+
+
+def _copied(net_params):
+    return dict(net_params) if isinstance(net_params, dict) else net_params

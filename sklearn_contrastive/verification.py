@@ -38,6 +38,7 @@ from sklearn.utils.validation import (
 
 from ._doc_links import DocLinkMixin
 from ._embedder import ContrastiveEmbedder
+from ._safe_file import SafeFileMixin
 from ._targets import contradicting_pairs, label_only_options
 
 __all__ = ["PairVerifier", "calibrate_threshold"]
@@ -117,7 +118,7 @@ def calibrate_threshold(distances, same, *, strategy="accuracy", beta=1.0, far=0
     return float(candidates[allowed[-1]])
 
 
-class PairVerifier(ClassifierMixin, DocLinkMixin, BaseEstimator):
+class PairVerifier(SafeFileMixin, ClassifierMixin, DocLinkMixin, BaseEstimator):
     """Verify pairs (same class or not) by thresholding embedding distances.
 
     Each row of ``X`` is one pair, its two items side by side: the first half

@@ -26,6 +26,7 @@ import bench_onnx  # noqa: E402
 import bench_open_set  # noqa: E402
 import bench_out_of_core  # noqa: E402
 import bench_overrides  # noqa: E402
+import bench_persistence  # noqa: E402
 import bench_quality  # noqa: E402
 import bench_scale  # noqa: E402
 import bench_startup  # noqa: E402
@@ -566,3 +567,17 @@ def test_bench_distributed_times_one_and_two_processes(tmp_path):
     assert [r["nproc"] for r in records] == [1, 2]
     assert all(r["s_per_epoch"] > 0 and r["epochs"] == 1 for r in records)
     assert "| 2 | 128 |" in (tmp_path / "distributed.md").read_text()
+
+
+# -- bench_persistence --------------------------------------------------------------
+
+
+def test_every_model_file_format_is_measured_and_loads_bit_identical(tmp_path):
+    pytest.importorskip("safetensors")
+    from sklearn_contrastive import ContrastiveEmbedder
+
+    X, _, y, _ = datasets.DATASETS["digits"](0)
+    model = ContrastiveEmbedder(n_components=4, max_epochs=1, random_state=0)
+    records = bench_persistence.measure(model.fit(X, y), X, tmp_path, repeats=1)
+    assert {r["format"] for r in records} >= {"save (safe file)", "joblib", "pickle"}
+    assert all(r["identical"] and r["bytes"] > 0 for r in records)
