@@ -40,9 +40,13 @@ gets it). Three shapes (``--shapes``):
    and ``transform`` rows/s (the densified batches as the package reads
    them, ``embed_rows``'s 32 MiB, against sparse batches of 4,096 rows;
    median of 3 alternated passes).
+3. **transform by density**: the same rows/s on uniformly random 8,192 x
+   2,000 matrices of each ``--densities`` (the untrained default network),
+   which sets ``_sources.SPARSE_BATCH_DENSITY``.
 
     python benchmarks/bench_sparse.py [--shapes issue wide narrow]
         [--steps 20] [--dense-limit 1024] [--params '{"max_epochs": 2}']
+        [--densities 0.01 0.05 0.1 0.2 0.5]
         [--out benchmarks/results]
 
 Writes ``sparse.md`` and ``sparse.json`` to ``--out``.
@@ -325,28 +329,77 @@ def layer_timings(X, y, steps: int, seed: int = 0) -> dict:
             layout: nets[layout][0].eval()(torch_batch(probe, layout))
             for layout in LAYOUTS
         }
-    transform_s = {layout: [] for layout in LAYOUTS}
-    n_rows = min(X.shape[0], 8192)
-    # embed_rows' densified batches: 4 chunks of 8 MiB of float32 rows.
-    dense_rows = min(4096, 4 * max(1, 8 * MIB // (4 * X.shape[1])))
-    for _ in range(3):
-        for layout in LAYOUTS:
-            module = nets[layout][0]
-            step = dense_rows if layout == "dense" else 4096
-            start = time.perf_counter()
-            with torch.inference_mode():
-                for first in range(0, n_rows, step):
-                    module(torch_batch(X[first : min(first + step, n_rows)], layout))
-            transform_s[layout].append(time.perf_counter() - start)
+    rates = transform_rates({layout: nets[layout][0] for layout in LAYOUTS}, X)
     dense = embeddings["dense"]
     return {
         layout: {
             "ms_per_step": 1e3 * statistics.median(step_s[layout]),
             "max_embedding_difference": float((embeddings[layout] - dense).abs().max()),
-            "transform_rows_per_s": n_rows / statistics.median(transform_s[layout]),
+            "transform_rows_per_s": rates[layout],
         }
         for layout in LAYOUTS
     }
+
+
+def transform_rates(modules: dict, X, n_rows: int = 8192) -> dict:
+    """Rows/s of each ``{layout: module}`` in eval mode over the first
+    ``n_rows`` rows of CSR ``X``: densified batches of 32 MiB (as
+    ``embed_rows`` reads them), sparse ones of 4,096 rows; the median of 3
+    passes, the layouts alternated."""
+    import torch
+
+    n_rows = min(X.shape[0], n_rows)
+    # embed_rows' densified batches: 4 chunks of 8 MiB of float32 rows.
+    dense_rows = min(4096, 4 * max(1, 8 * MIB // (4 * X.shape[1])))
+    seconds = {layout: [] for layout in modules}
+    for _ in range(3):
+        for layout, module in modules.items():
+            step = dense_rows if layout == "dense" else 4096
+            start = time.perf_counter()
+            with torch.inference_mode():
+                for first in range(0, n_rows, step):
+                    module(torch_batch(X[first : min(first + step, n_rows)], layout))
+            seconds[layout].append(time.perf_counter() - start)
+    return {layout: n_rows / statistics.median(s) for layout, s in seconds.items()}
+
+
+def density_sweep(densities, n_columns: int = 2_000, n_rows: int = 8192) -> list:
+    """Step 3: transform rows/s, densified against CSR batches, of uniformly
+    random matrices of each density (the default MLP, untrained)."""
+    import scipy.sparse
+
+    warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+    module, _ = default_network(n_columns)
+    module.eval()
+    records = []
+    for density in densities:
+        X = scipy.sparse.random(
+            n_rows, n_columns, density, format="csr", dtype=np.float32, rng=0
+        )
+        rates = transform_rates({"dense": module, "csr": module}, X)
+        records.append({"density": density, "n_columns": n_columns, **rates})
+    return records
+
+
+def density_table(records: list) -> str:
+    header = [
+        "density",
+        "columns",
+        "densified rows/s",
+        "CSR rows/s",
+        "CSR vs densified",
+    ]
+    rows = [
+        [
+            f"{100 * r['density']:g} %",
+            f"{r['n_columns']:,}",
+            f"{r['dense']:,.0f}",
+            f"{r['csr']:,.0f}",
+            f"{r['csr'] / r['dense']:.2f}x",
+        ]
+        for r in records
+    ]
+    return _harness.markdown_table(header, rows)
 
 
 def step_memory_job(layout: str, matrix_path: str, labels_path: str, steps: int):
@@ -416,6 +469,13 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--dense-limit", type=float, default=1024, help="MiB of dense X (default 1024)"
     )
+    parser.add_argument(
+        "--densities",
+        nargs="*",
+        type=float,
+        default=[0.01, 0.05, 0.1, 0.2, 0.5],
+        help="of random matrices, for step 3's transform rates",
+    )
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-layer", action="store_true")
     parser.add_argument("--time-cap", type=float, default=1800.0)
@@ -468,16 +528,20 @@ def main(argv=None) -> dict:
                     timings[layout]["steps_peak_bytes"] = record.get("result")
                 layers[name] = (X.shape, X.nnz, timings)
                 print(layer_table({name: layers[name]}), flush=True)
+    sweep = density_sweep(args.densities) if args.densities else []
     if memory:
         markdown += "Memory (RssAnon over the baseline):\n\n" + memory_table(memory)
     if layers:
         markdown += "\nA sparse first layer:\n\n" + layer_table(layers)
+    if sweep:
+        markdown += "\ntransform by density:\n\n" + density_table(sweep)
     print("\n" + markdown)
+    layer_records = {"layers": {k: v[2] for k, v in layers.items()}}
     raw = _harness.raw_results(
-        argv, machine, args, [*memory, {"layers": {k: v[2] for k, v in layers.items()}}]
+        argv, machine, args, [*memory, layer_records, {"densities": sweep}]
     )
     _harness.write_outputs(args.out, "sparse", markdown, raw)
-    return {"memory": memory, "layers": layers}
+    return {"memory": memory, "layers": layers, "densities": sweep}
 
 
 if __name__ == "__main__":

@@ -566,6 +566,9 @@ def test_bench_sparse_measures_memory_and_a_sparse_first_layer(tmp_path):
     assert "| tiny: 300 x 400" in bench_sparse.memory_table([record])
     table = bench_sparse.layer_table({"tiny": (X.shape, X.nnz, timings)})
     assert "sparse CSR" in table and "| failed |" in table  # dense: not measured
+    (sweep,) = bench_sparse.density_sweep([0.1], n_columns=50, n_rows=300)
+    assert sweep["density"] == 0.1 and sweep["dense"] > 0 and sweep["csr"] > 0
+    assert "| 10 % | 50 |" in bench_sparse.density_table([sweep])
 
 
 @pytest.mark.slow
@@ -575,6 +578,7 @@ def test_bench_sparse_runs_each_job_in_a_fresh_process(tmp_path, monkeypatch):
     )
     result = bench_sparse.main(
         ["--steps", "2", "--out", str(tmp_path), "--params", '{"max_epochs": 1}']
+        + ["--densities", "0.2"]
     )
     assert [r["kind"] for r in result["memory"]] == ["sparse", "dense"]
     (_, _, timings) = result["layers"]["tiny"]

@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from torch import nn
 
 from sklearn_contrastive import ContrastiveEmbedder
+from sklearn_contrastive._sources import SPARSE_BATCH_DENSITY
 from sklearn_contrastive.networks import MLP
 
 FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=3, random_state=0)
@@ -129,8 +130,17 @@ def test_the_mlp_multiplies_a_sparse_batch_as_the_dense_one(layout, hidden):
     torch.testing.assert_close(grad_sparse, grad_dense, rtol=1e-4, atol=1e-6 * scale)
 
 
+def _tfidf(n_docs=400):
+    docs, y = _documents(n_docs=n_docs)
+    return TfidfVectorizer(dtype=np.float32).fit_transform(docs), y
+
+
 def test_transform_hands_sparse_rows_to_the_mlp_and_fit_dense_ones(monkeypatch):
-    X, y = _digits()
+    """Below SPARSE_BATCH_DENSITY of stored values transform's batches are
+    sparse (the fit's, early stopping's included, are dense); above it, as
+    digits' half zeros, dense."""
+    X, y = _tfidf()
+    assert X.nnz < SPARSE_BATCH_DENSITY * X.shape[0] * X.shape[1]
     layouts = []
     forward = MLP.forward
 
@@ -139,11 +149,19 @@ def test_transform_hands_sparse_rows_to_the_mlp_and_fit_dense_ones(monkeypatch):
         return forward(self, batch)
 
     monkeypatch.setattr(MLP, "forward", spy)
-    embedder = ContrastiveEmbedder(**FAST, early_stopping=True).fit(sp.csr_matrix(X), y)
+    embedder = ContrastiveEmbedder(**FAST, early_stopping=True).fit(X, y)
     assert set(layouts) == {torch.strided}
     layouts.clear()
-    embedder.transform(sp.csr_matrix(X))
+    embeddings = embedder.transform(X)
     assert set(layouts) == {torch.sparse_csr}
+    np.testing.assert_allclose(
+        embeddings, embedder.transform(X.toarray()), **FLOAT32_ROUNDING
+    )
+    digits, labels = _digits()
+    embedder.set_params(early_stopping=False).fit(sp.csr_matrix(digits), labels)
+    layouts.clear()
+    embedder.transform(sp.csr_matrix(digits))
+    assert set(layouts) == {torch.strided}
 
 
 class _Linear(nn.Module):
