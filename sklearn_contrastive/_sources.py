@@ -67,9 +67,10 @@ __all__ = [
 
 #: Largest fraction of stored values at which ``transform`` hands a sparse
 #: source's rows to a module as sparse tensors (``embed_rows``). Measured
-#: (default MLP, 2 cores): CSR batches 6.5-8x the rows/s of densified ones
-#: at 0.2-0.3 % (TF-IDF of 18,951 and 50,000 terms), 1.0-2.1x at 5 %,
-#: 0.84-0.92x at 20-50 %.
+#: (``benchmarks/bench_sparse.py``, default MLP, 2 cores): CSR batches
+#: 4.2-12.8x the rows/s of densified ones at 0.2-0.3 % (TF-IDF of 18,951 and
+#: 50,000 terms), 1.0-2.7x at 5 %, 1.9x at 10 %, 1.26x at 20 % (0.92x in
+#: another run), 0.69x at 50 %.
 SPARSE_BATCH_DENSITY = 0.1
 
 #: Bytes of float32 rows read at once when a whole source is scanned
@@ -473,7 +474,7 @@ def embed_rows(
 
     A sparse source's rows go to a module with ``accepts_sparse`` (the
     default MLP) as torch sparse CSR batches when ``sparse_batches`` and the
-    matrix is sparse enough (:attr:`RowSource.sparse_batches`): 6.5-8x the
+    matrix is sparse enough (:attr:`RowSource.sparse_batches`): 4-13x the
     rows/s of densified ones on TF-IDF rows, the same embeddings to float32
     rounding (``benchmarks/bench_sparse.py``). Otherwise, and for the
     embeddings a fit computes (``sparse_batches=False``, so that a sparse
