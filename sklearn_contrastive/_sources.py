@@ -473,8 +473,9 @@ def embed_rows(
     embeddings as the rows in memory).
 
     A sparse source's rows go to a module with ``accepts_sparse`` (the
-    default MLP) as torch sparse CSR batches when ``sparse_batches`` and the
-    matrix is sparse enough (:attr:`RowSource.sparse_batches`): 4-13x the
+    default MLP) as torch sparse CSR batches when ``sparse_batches``, the
+    device is the CPU and the matrix is sparse enough
+    (:attr:`RowSource.sparse_batches`): 4-13x the
     rows/s of densified ones on TF-IDF rows, the same embeddings to float32
     rounding (``benchmarks/bench_sparse.py``). Otherwise, and for the
     embeddings a fit computes (``sparse_batches=False``, so that a sparse
@@ -483,7 +484,13 @@ def embed_rows(
     """
     if not isinstance(X, RowSource):
         return embed(module, X, device, batch_size)
-    if sparse_batches and X.sparse_batches and getattr(module, "accepts_sparse", False):
+    if (
+        sparse_batches
+        and X.sparse_batches
+        and getattr(module, "accepts_sparse", False)
+        # Measured on CPUs only; a GPU multiplies the densified batch.
+        and torch.device(device).type == "cpu"
+    ):
         batches = (
             (start, X.sparse_rows(start, start + batch_size))
             for start in range(0, len(X), batch_size)
