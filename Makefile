@@ -59,6 +59,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/bench_batch_size.py
 	$(PY) benchmarks/bench_out_of_core.py
+	$(PY) benchmarks/bench_sparse.py
 	$(PY) benchmarks/bench_quality.py
 	$(PY) benchmarks/bench_open_set.py
 	$(PY) benchmarks/label_efficiency.py semi --seeds 0 1 2 3 4

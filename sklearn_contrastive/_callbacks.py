@@ -31,11 +31,11 @@ from ._history_keys import (
     VALID_PAIR_ROC_AUC,
     VALID_PRECISION_AT_1,
 )
-from ._runtime import torch_threads
+from ._runtime import as_tensor, torch_threads
 from ._sources import RowSource, embed_rows
 from .losses import contrastive_loss
 from .metrics import mean_average_precision_at_r, precision_at_k
-from .networks import embed, embedding_network
+from .networks import embedding_network
 
 
 class FiniteLossGuard(Callback):
@@ -152,7 +152,10 @@ def _ratio(total: float, count: float) -> float:
 def _embed_during_training(net, X: torch.Tensor | RowSource) -> torch.Tensor:
     """Embeddings of ``X`` (on the CPU), the module's mode left as it was."""
     was_training = net.module_.training
-    embeddings = embed_rows(embedding_network(net.module_), X, net.device)
+    # Densified sparse rows: the scores of the densified fit, bit for bit.
+    embeddings = embed_rows(
+        embedding_network(net.module_), X, net.device, sparse_batches=False
+    )
     net.module_.train(was_training)
     return embeddings
 
@@ -167,11 +170,12 @@ class ValidationRetrieval(Callback):
 
     Parameters
     ----------
-    X : torch.Tensor of shape (n_valid, n_features)
+    X : torch.Tensor or RowSource of shape (n_valid, n_features)
+        The rows, or a sparse source's (densified 4096 rows at a time).
     y : numpy.ndarray of shape (n_valid,)
     """
 
-    def __init__(self, X: torch.Tensor, y: np.ndarray) -> None:
+    def __init__(self, X: torch.Tensor | RowSource, y: np.ndarray) -> None:
         self.X = X
         self.y = y
 
@@ -257,7 +261,7 @@ class ValidationPairs(Callback):
 
 def fit_diagnostics(
     net,
-    X: np.ndarray,
+    X: np.ndarray | RowSource,
     dissimilar: tuple[np.ndarray, np.ndarray],
     *,
     n_threads: int | None,
@@ -280,9 +284,15 @@ def fit_diagnostics(
     if len(first):
         # The distinct rows, embedded once: at most 2 * len(first).
         rows, inverse = np.unique(np.concatenate([first, second]), return_inverse=True)
+        # A source's rows are read in chunks (8,192 sparse rows densified at
+        # once would be 8,192 x n_features floats).
+        X_rows = X.subset(rows) if isinstance(X, RowSource) else as_tensor(X[rows])
         with torch_threads(n_threads):
-            embeddings = embed(
-                embedding_network(net.module_), torch.from_numpy(X[rows]), net.device
+            embeddings = embed_rows(
+                embedding_network(net.module_),
+                X_rows,
+                net.device,
+                sparse_batches=False,
             )
         distances = torch.linalg.vector_norm(
             embeddings[inverse[: len(first)]] - embeddings[inverse[len(first) :]],

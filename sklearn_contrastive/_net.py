@@ -471,6 +471,9 @@ def train_net(
     # without the denormal weights that slow every later forward pass.
     net.module_.eval()
     flush_denormals(net.module_, net.optimizer_)
+    # The last step's gradients, as large as the weights, are not needed:
+    # every step starts from none (zero_grad), and pickles leave them out.
+    net.module_.zero_grad(set_to_none=True)
     prepare_for_pickling(net, drop_split=drop_split)
 
 

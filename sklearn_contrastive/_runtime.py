@@ -47,10 +47,16 @@ def flush_denormals(module: torch.nn.Module, optimizer=None) -> None:
     with torch.no_grad():
         for tensor in tensors:
             if tensor.device.type == "cpu" and tensor.dtype in _TINY:
-                tensor.masked_fill_(tensor.abs() < _TINY[tensor.dtype], 0.0)
+                # In slices: the temporaries (|x| and the mask) of a wide first
+                # layer would be 1.25x its weights (64 MB at 50,000 inputs).
+                flat = tensor.view(-1) if tensor.is_contiguous() else tensor
+                for part in flat.split(_FLUSH_SLICE):
+                    part.masked_fill_(part.abs() < _TINY[tensor.dtype], 0.0)
 
 
 _TINY = {dtype: torch.finfo(dtype).tiny for dtype in (torch.float32, torch.float64)}
+#: Elements flushed at once (4 MB of float32).
+_FLUSH_SLICE = 2**20
 
 
 @contextlib.contextmanager

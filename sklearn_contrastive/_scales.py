@@ -35,11 +35,10 @@ def column_scale_ratio(X: np.ndarray | RowSource) -> tuple[float, int]:
     median one of the non-constant columns (1.0 without two of them), and
     the column of the largest."""
     step = max(1, len(X) // _SAMPLE_ROWS)
-    if isinstance(X, RowSource):
-        # Read in chunks: the float64 sample of wide rows would not be small.
-        scales = X.subset(np.arange(0, len(X), step)).column_std()
-    else:
-        scales = np.asarray(X[::step], dtype=np.float64).std(axis=0)
+    source = X if isinstance(X, RowSource) else RowSource(X)
+    # Read in chunks: a float64 copy of 10,000 wide rows (and np.std's of
+    # its deviations) would not be small: 8 GB at 50,000 columns.
+    scales = source.subset(np.arange(0, len(X), step)).column_std()
     varying = np.flatnonzero(scales > 0)
     if len(varying) < 2:
         return 1.0, 0

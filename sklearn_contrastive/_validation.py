@@ -165,8 +165,8 @@ MAX_RETRIEVAL_ROWS = 2000
 
 
 def retrieval_subset(
-    X_valid: np.ndarray, y_valid: np.ndarray, seed: int
-) -> tuple[torch.Tensor, np.ndarray]:
+    X_valid: np.ndarray | RowSource, y_valid: np.ndarray, seed: int
+) -> tuple[torch.Tensor | RowSource, np.ndarray]:
     """The validation rows early stopping ranks: all of them, or a stratified
     sample of ``MAX_RETRIEVAL_ROWS`` (the validation loss still uses all)."""
     if len(y_valid) > MAX_RETRIEVAL_ROWS:
@@ -179,7 +179,11 @@ def retrieval_subset(
             random_state=seed,
         )
         keep = np.sort(keep)
-        X_valid, y_valid = X_valid[keep], y_valid[keep]
+        X_valid, y_valid = select_rows(X_valid, keep), y_valid[keep]
+    if isinstance(X_valid, RowSource) and X_valid.densifies:
+        # Sparse rows stay sparse, densified a batch at a time every epoch:
+        # 2,000 dense rows of 50,000 terms would be 400 MB.
+        return X_valid, y_valid
     # At most MAX_RETRIEVAL_ROWS rows: read in full from a source.
     return as_tensor(read_all(X_valid)), y_valid
 

@@ -84,6 +84,11 @@ class MLP(nn.Module):
     torch.Size([3, 2])
     """
 
+    #: ``forward`` also takes a torch sparse batch (CSR or COO): its first
+    #: layer then multiplies the stored values only (``torch.sparse.addmm``),
+    #: as ``transform`` hands it sparse rows (``_sources.embed_rows``).
+    accepts_sparse = True
+
     def __init__(
         self,
         n_features_in: int,
@@ -107,7 +112,14 @@ class MLP(nn.Module):
         self.normalize = normalize
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        embeddings = self.layers(X)
+        if X.layout == torch.strided:
+            embeddings = self.layers(X)
+        else:
+            first = self.layers[0]
+            # (batch, width): the sums over each row's stored values, the
+            # dense ones' to float32 rounding (another order of the terms).
+            hidden = torch.sparse.addmm(first.bias, X, first.weight.t())
+            embeddings = self.layers[1:](hidden)
         if self.normalize:
             # eps keeps an all-zero output finite (it stays at zero).
             embeddings = F.normalize(embeddings, dim=1, eps=1e-12)
@@ -221,7 +233,8 @@ def embed(
     ----------
     module : torch.nn.Module
     X : torch.Tensor of shape (n_samples, n_features)
-        On any device; each batch is moved to ``device``.
+        On any device; each batch is moved to ``device``. A sparse tensor
+        (for a module that accepts one) must fit in one batch.
     device : torch.device or str, default="cpu"
         Where ``module`` lives.
     batch_size : int, default=4096
@@ -235,7 +248,9 @@ def embed(
     # inference_mode: no_grad without autograd's version counters, ~10 % faster.
     with torch.inference_mode():
         for start in range(0, max(len(X), 1), batch_size):
-            chunk = module(X[start : start + batch_size].to(device)).cpu()
+            # A torch sparse X (which cannot be sliced) fits in one batch.
+            batch = X if len(X) <= batch_size else X[start : start + batch_size]
+            chunk = module(batch.to(device)).cpu()
             if embeddings is None:
                 # Filled in place: holding the chunks and concatenating them
                 # would need twice the output's memory.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _harness  # noqa: E402
@@ -29,6 +30,7 @@ import bench_overrides  # noqa: E402
 import bench_persistence  # noqa: E402
 import bench_quality  # noqa: E402
 import bench_scale  # noqa: E402
+import bench_sparse  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_vs_torch  # noqa: E402
 import column_scales  # noqa: E402
@@ -555,6 +557,51 @@ def test_bench_out_of_core_fits_a_memmap_and_deletes_its_files(tmp_path, capsys)
     assert all(rate > 0 for rate in result["access"].values())
     assert list(tmp_path.iterdir()) == []
     assert "| npy | 3,000 x 8 |" in capsys.readouterr().out
+
+
+# -- bench_sparse -------------------------------------------------------------------
+
+
+def test_bench_sparse_measures_memory_and_a_sparse_first_layer(tmp_path):
+    """The jobs in this process (main spawns one process per job)."""
+    X, y = bench_sparse.tfidf_matrix(n_docs=300, n_terms=400, words=30)
+    assert X.shape == (300, 400) and X.dtype == np.float64
+    matrix, labels = str(tmp_path / "X.npz"), str(tmp_path / "y.npy")
+    sp.save_npz(matrix, X)
+    np.save(labels, y)
+    params = {"max_epochs": 1, "hidden_layer_sizes": (8,), "random_state": 0}
+    sparse = bench_sparse.memory_job("sparse", matrix, labels, params)
+    assert sparse["shape"] == [300, 400] and sparse["sparse_bytes"] > 0
+    assert sparse["model_bytes"] == 4 * 4 * (400 * 8 + 8 + 8 * 32 + 32)
+    timings = bench_sparse.layer_timings(X, y, steps=2)
+    assert set(timings) == {"dense", "csr", "coo"}
+    assert timings["dense"]["max_embedding_difference"] == 0
+    assert all(t["max_embedding_difference"] < 1e-5 for t in timings.values())
+    timings["csr"]["steps_peak_bytes"] = bench_sparse.step_memory_job(
+        "csr", matrix, labels, 2
+    )
+    record = {"shape_name": "tiny", **sparse}
+    assert "| tiny: 300 x 400" in bench_sparse.memory_table([record])
+    table = bench_sparse.layer_table({"tiny": (X.shape, X.nnz, timings)})
+    assert "sparse CSR" in table and "| failed |" in table  # dense: not measured
+    (sweep,) = bench_sparse.density_sweep([0.1], n_columns=50, n_rows=300)
+    assert sweep["density"] == 0.1 and sweep["dense"] > 0 and sweep["csr"] > 0
+    assert "| 10 % | 50 |" in bench_sparse.density_table([sweep])
+
+
+@pytest.mark.slow
+def test_bench_sparse_runs_each_job_in_a_fresh_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        bench_sparse, "SHAPES", {"tiny": {"n_docs": 300, "n_terms": 400, "words": 30}}
+    )
+    result = bench_sparse.main(
+        ["--steps", "2", "--out", str(tmp_path), "--params", '{"max_epochs": 1}']
+        + ["--densities", "0.2"]
+    )
+    assert [r["kind"] for r in result["memory"]] == ["sparse", "dense"]
+    (_, _, timings) = result["layers"]["tiny"]
+    assert all(t["steps_peak_bytes"] is not None for t in timings.values())
+    assert "| tiny: 300 x 400" in (tmp_path / "sparse.md").read_text()
 
 
 # -- bench_distributed --------------------------------------------------------------

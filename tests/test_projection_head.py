@@ -128,13 +128,13 @@ def test_early_stopping_scores_the_embeddings(seen_digits, fast_params, monkeypa
     """Validation retrieval ranks what transform returns, not the head's output."""
     X, y = seen_digits
     seen = []
-    embed = callbacks_module.embed
+    embed_rows = callbacks_module.embed_rows
 
     def spy(module, *args, **kwargs):
         seen.append(module)
-        return embed(module, *args, **kwargs)
+        return embed_rows(module, *args, **kwargs)
 
-    monkeypatch.setattr(callbacks_module, "embed", spy)
+    monkeypatch.setattr(callbacks_module, "embed_rows", spy)
     ContrastiveEmbedder(
         **fast_params, projection_head=(16,), early_stopping=True, random_state=0
     ).fit(X, y)

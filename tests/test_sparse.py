@@ -1,23 +1,32 @@
-"""Sparse input (scipy.sparse): rows densified a batch at a time.
+"""Sparse input (scipy.sparse, pandas sparse columns).
 
-The embeddings of a sparse fit equal those of the same rows densified, bit
-for bit (the batches hold the same float32 values), and no densified copy of
-the whole matrix is made.
+A sparse fit trains on the same float32 batches as the densified matrix, so
+its weights are the densified fit's bit for bit; ``transform`` hands sparse
+rows to the default MLP as torch sparse tensors, which gives the densified
+embeddings to float32 rounding. No densified copy of the whole matrix (or
+DataFrame) is made.
 """
 
 import re
 import tracemalloc
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 from sklearn.datasets import load_digits
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_pipeline
+from torch import nn
 
 from sklearn_contrastive import ContrastiveEmbedder
+from sklearn_contrastive._sources import SPARSE_BATCH_DENSITY
+from sklearn_contrastive.networks import MLP
 
 FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=3, random_state=0)
+#: Sparse products sum the terms in another order than dense ones.
+FLOAT32_ROUNDING = dict(rtol=0, atol=1e-5)
 
 
 def _digits():
@@ -38,9 +47,12 @@ def test_a_sparse_fit_is_the_dense_fit(to_sparse, params, labelled):
     y = y if labelled else None
     sparse = ContrastiveEmbedder(**FAST, **params).fit(to_sparse(X), y)
     dense = ContrastiveEmbedder(**FAST, **params).fit(X, y)
-    np.testing.assert_array_equal(sparse.transform(to_sparse(X)), dense.transform(X))
+    # The same weights: the same embeddings of dense rows, bit for bit.
     np.testing.assert_array_equal(sparse.transform(X), dense.transform(X))
     assert sparse.loss_curve_ == dense.loss_curve_
+    np.testing.assert_allclose(
+        sparse.transform(to_sparse(X)), dense.transform(X), **FLOAT32_ROUNDING
+    )
 
 
 def test_partial_fit_on_sparse_rows():
@@ -89,3 +101,176 @@ def test_a_non_finite_sparse_value_is_named():
     X[17, 5] = np.nan
     with pytest.raises(ValueError, match=re.escape("row 17, column 5")):
         ContrastiveEmbedder(**FAST).fit(sp.csr_matrix(X), y)
+
+
+# -- the default MLP on sparse batches ------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support")
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("hidden", [(8,), ()], ids=["hidden", "linear"])
+def test_the_mlp_multiplies_a_sparse_batch_as_the_dense_one(layout, hidden):
+    """Forward and weight gradients of a sparse batch equal the densified
+    batch's to float32 rounding (no hidden layer: the first layer is the
+    output one)."""
+    X, _ = _digits()
+    dense = torch.from_numpy(X[:64])
+    batch = dense.to_sparse_csr() if layout == "csr" else dense.to_sparse()
+    torch.manual_seed(0)
+    net = MLP(64, hidden_layer_sizes=hidden, n_components=3)
+    gradients = []
+    for rows in (dense, batch):
+        net.zero_grad()
+        out = net(rows)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        gradients.append((out.detach(), net.layers[0].weight.grad.clone()))
+    (out_dense, grad_dense), (out_sparse, grad_sparse) = gradients
+    torch.testing.assert_close(out_sparse, out_dense, **FLOAT32_ROUNDING)
+    scale = grad_dense.abs().max().item()
+    torch.testing.assert_close(grad_sparse, grad_dense, rtol=1e-4, atol=1e-6 * scale)
+
+
+def _tfidf(n_docs=400):
+    docs, y = _documents(n_docs=n_docs)
+    return TfidfVectorizer(dtype=np.float32).fit_transform(docs), y
+
+
+def test_transform_hands_sparse_rows_to_the_mlp_and_fit_dense_ones(monkeypatch):
+    """Below SPARSE_BATCH_DENSITY of stored values transform's batches are
+    sparse (the fit's, early stopping's included, are dense); above it, as
+    digits' half zeros, dense."""
+    X, y = _tfidf()
+    assert X.nnz < SPARSE_BATCH_DENSITY * X.shape[0] * X.shape[1]
+    layouts = []
+    forward = MLP.forward
+
+    def spy(self, batch):
+        layouts.append(batch.layout)
+        return forward(self, batch)
+
+    monkeypatch.setattr(MLP, "forward", spy)
+    embedder = ContrastiveEmbedder(**FAST, early_stopping=True).fit(X, y)
+    assert set(layouts) == {torch.strided}
+    layouts.clear()
+    embeddings = embedder.transform(X)
+    assert set(layouts) == {torch.sparse_csr}
+    np.testing.assert_allclose(
+        embeddings, embedder.transform(X.toarray()), **FLOAT32_ROUNDING
+    )
+    digits, labels = _digits()
+    embedder.set_params(early_stopping=False).fit(sp.csr_matrix(digits), labels)
+    layouts.clear()
+    embedder.transform(sp.csr_matrix(digits))
+    assert set(layouts) == {torch.strided}
+
+
+class _Linear(nn.Module):
+    """A module that does not declare ``accepts_sparse``."""
+
+    def __init__(self, n_features_in, n_components):
+        super().__init__()
+        self.linear = nn.Linear(n_features_in, n_components)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+def test_a_module_without_accepts_sparse_gets_densified_rows():
+    X, y = _digits()
+    params = {**FAST, "module": _Linear}
+    sparse = ContrastiveEmbedder(**params).fit(sp.csr_matrix(X), y)
+    dense = ContrastiveEmbedder(**params).fit(X, y)
+    np.testing.assert_array_equal(
+        sparse.transform(sp.csr_matrix(X)), dense.transform(X)
+    )
+
+
+# -- pandas DataFrames with sparse columns --------------------------------------
+
+
+def _frame(X, mixed=False):
+    """``X`` as a DataFrame of sparse columns; ``mixed``: two of them dense
+    (float32 and float64), one sparse with fill value 1 (stored: the ones)."""
+    frame = pd.DataFrame.sparse.from_spmatrix(
+        sp.csr_matrix(X), columns=[f"pixel_{i}" for i in range(X.shape[1])]
+    )
+    if mixed:
+        frame["pixel_5"] = X[:, 5]
+        frame["pixel_6"] = X[:, 6].astype(np.float64)
+        frame["pixel_7"] = pd.arrays.SparseArray(X[:, 7], fill_value=1.0)
+    return frame
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["sparse", "mixed"])
+def test_a_sparse_frame_fits_as_its_values(mixed):
+    X, y = _digits()
+    frame = _frame(X, mixed)
+    if mixed:
+        assert {str(dtype) for dtype in frame.dtypes[5:8]} == {
+            "float32",
+            "float64",
+            "Sparse[float32, 1.0]",
+        }
+    sparse = ContrastiveEmbedder(**FAST).fit(frame, y)
+    dense = ContrastiveEmbedder(**FAST).fit(X, y)
+    assert list(sparse.feature_names_in_) == list(frame.columns)
+    assert sparse.loss_curve_ == dense.loss_curve_
+    dense_frame = pd.DataFrame(X, columns=frame.columns)
+    np.testing.assert_array_equal(sparse.transform(dense_frame), dense.transform(X))
+    np.testing.assert_allclose(
+        sparse.transform(frame), dense.transform(X), **FLOAT32_ROUNDING
+    )
+    renamed = frame.rename(columns={"pixel_0": "other"})
+    with pytest.raises(ValueError, match="feature names should match"):
+        sparse.transform(renamed)
+
+
+def test_partial_fit_on_sparse_frames():
+    X, y = _digits()
+    frame = _frame(X)
+    sparse = ContrastiveEmbedder(**FAST).partial_fit(frame.iloc[:900], y[:900])
+    sparse.partial_fit(frame.iloc[900:], y[900:])
+    dense = ContrastiveEmbedder(**FAST).partial_fit(X[:900], y[:900])
+    dense.partial_fit(X[900:], y[900:])
+    dense_frame = pd.DataFrame(X, columns=frame.columns)
+    np.testing.assert_array_equal(sparse.transform(dense_frame), dense.transform(X))
+
+
+def test_a_sparse_frame_is_never_densified(monkeypatch):
+    """Every way to densify the frame or a sparse column raises; fit and
+    transform still work (the dense columns of a mixed frame are arrays)."""
+    X, y = _digits()
+    frame = _frame(X)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("densified")
+
+    monkeypatch.setattr(pd.DataFrame, "__array__", refuse)
+    monkeypatch.setattr(pd.DataFrame, "to_numpy", refuse)
+    monkeypatch.setattr(pd.arrays.SparseArray, "__array__", refuse)
+    monkeypatch.setattr(pd.arrays.SparseArray, "to_dense", refuse)
+    monkeypatch.setattr(pd.arrays.SparseArray, "to_numpy", refuse, raising=False)
+    with pytest.raises(AssertionError, match="densified"):
+        np.asarray(frame)
+    embedder = ContrastiveEmbedder(**FAST).fit(frame, y)
+    assert embedder.transform(frame).shape == (len(X), 4)
+
+
+def test_a_missing_value_in_a_sparse_frame_is_named():
+    X, y = _digits()
+    frame = _frame(X)
+    column = X[:, 3].copy()
+    column[11] = np.nan
+    frame["pixel_3"] = pd.arrays.SparseArray(column, fill_value=0.0)
+    with pytest.raises(ValueError, match=re.escape("NaN: row 11, column 3")):
+        ContrastiveEmbedder(**FAST).fit(frame, y)
+
+
+def test_a_non_numeric_column_of_a_sparse_frame_is_named():
+    X, y = _digits()
+    frame = _frame(X)
+    frame["pixel_2"] = "a"
+    with pytest.raises(
+        ValueError, match=re.escape("Column 'pixel_2' (position 2) of the DataFrame")
+    ):
+        ContrastiveEmbedder(**FAST).fit(frame, y)
