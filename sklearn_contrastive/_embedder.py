@@ -404,9 +404,9 @@ class ContrastiveEmbedder(
         ----------
         X : array-like of shape (n_samples, n_features)
             Training rows. Converted to float32; NaN and inf are refused. A
-            memmap, HDF5 or zarr array (any object with ``shape``, ``dtype``
-            and row slicing) is read in batches, never loaded whole
-            (:ref:`user_guide_large_data`).
+            sparse matrix, a memmap, HDF5 or zarr array (any object with
+            ``shape``, ``dtype`` and row slicing) is read in batches, never
+            densified or loaded whole (:ref:`user_guide_large_data`).
 
         y : array-like of shape (n_samples,), default=None
             Class labels (numbers or strings). Rows of the same class form
