@@ -40,13 +40,16 @@ from ._doc_links import DocLinkMixin
 from ._embedder import ContrastiveEmbedder
 from ._safe_file import SafeFileMixin
 from ._targets import contradicting_pairs, label_only_options
+from ._weights import check_weights
 
 __all__ = ["PairVerifier", "calibrate_threshold"]
 
 _STRATEGIES = ("accuracy", "f_beta", "far")
 
 
-def calibrate_threshold(distances, same, *, strategy="accuracy", beta=1.0, far=0.01):
+def calibrate_threshold(
+    distances, same, *, strategy="accuracy", beta=1.0, far=0.01, sample_weight=None
+):
     """The distance threshold below which a pair is called *same*.
 
     Candidate thresholds are the midpoints between consecutive distinct
@@ -68,6 +71,10 @@ def calibrate_threshold(distances, same, *, strategy="accuracy", beta=1.0, far=0
         Weight of recall against precision for ``"f_beta"``.
     far : float, default=0.01
         Highest false-accept rate allowed for ``"far"``, in ``[0, 1]``.
+    sample_weight : array-like of shape (n_pairs,), default=None
+        Non-negative weight of each pair: the strategies count pairs by their
+        weights (a weight of 2 is the pair twice). ``None``: every pair
+        weighs 1.
 
     Returns
     -------
@@ -84,18 +91,25 @@ def calibrate_threshold(distances, same, *, strategy="accuracy", beta=1.0, far=0
     same = np.asarray(same, dtype=bool)
     if strategy not in _STRATEGIES:
         raise ValueError(f"strategy must be one of {_STRATEGIES}; got {strategy!r}.")
+    weight = check_weights(sample_weight, len(distances), "sample_weight", "pair")
+    weight = np.ones(len(distances)) if weight is None else weight
     values = np.unique(distances)
     # Thresholds: below everything, between neighbours, at the top.
     candidates = np.concatenate(
         [[values[0] - 1.0], (values[:-1] + values[1:]) / 2, [values[-1]]]
     )
     order = np.argsort(distances, kind="stable")
-    sorted_distances, sorted_same = distances[order], same[order]
-    # Pairs called same at each candidate: those with distance <= candidate.
-    accepted = np.searchsorted(sorted_distances, candidates, side="right")
-    true_accepts = np.concatenate([[0], np.cumsum(sorted_same)])[accepted]
+    sorted_distances = distances[order]
+    sorted_same, sorted_weight = same[order], weight[order]
+    # Pairs called same at each candidate: those with distance <= candidate,
+    # counted by their weights.
+    called = np.searchsorted(sorted_distances, candidates, side="right")
+    cumulative = np.concatenate([[0.0], np.cumsum(sorted_weight)])
+    accepted = cumulative[called]
+    true_accepts = np.concatenate([[0.0], np.cumsum(sorted_weight * sorted_same)])
+    true_accepts = true_accepts[called]
     false_accepts = accepted - true_accepts
-    n_same, n_different = same.sum(), (~same).sum()
+    n_same, n_different = weight[same].sum(), weight[~same].sum()
     if strategy == "accuracy":
         correct = true_accepts + (n_different - false_accepts)
         return float(candidates[np.argmax(correct)])
@@ -103,7 +117,7 @@ def calibrate_threshold(distances, same, *, strategy="accuracy", beta=1.0, far=0
         precision = np.divide(
             true_accepts, accepted, out=np.zeros(len(candidates)), where=accepted > 0
         )
-        recall = true_accepts / max(n_same, 1)
+        recall = true_accepts / n_same if n_same > 0 else np.zeros(len(candidates))
         b2 = beta**2
         denominator = b2 * precision + recall
         f_beta = np.divide(
@@ -113,7 +127,9 @@ def calibrate_threshold(distances, same, *, strategy="accuracy", beta=1.0, far=0
             where=denominator > 0,
         )
         return float(candidates[np.argmax(f_beta)])
-    false_accept_rate = false_accepts / max(n_different, 1)
+    false_accept_rate = (
+        false_accepts / n_different if n_different > 0 else np.zeros(len(candidates))
+    )
     allowed = np.flatnonzero(false_accept_rate <= far)
     return float(candidates[allowed[-1]])
 
@@ -208,7 +224,7 @@ class PairVerifier(SafeFileMixin, ClassifierMixin, DocLinkMixin, BaseEstimator):
         self.beta = beta
         self.far = far
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the embedder on the pairs' items and calibrate the threshold.
 
         Parameters
@@ -218,6 +234,12 @@ class PairVerifier(SafeFileMixin, ClassifierMixin, DocLinkMixin, BaseEstimator):
         y : array-like of shape (n_pairs,)
             Pair labels: ``"same"`` / ``"different"``, or two values with
             ``similar_label`` naming the *same* one.
+        sample_weight : array-like of shape (n_pairs,), default=None
+            Non-negative weight (confidence) of each pair. An embedder trained
+            on the pairs gets them as ``pair_weight``; the threshold counts
+            pairs by their weights (:func:`calibrate_threshold`). An embedder
+            trained on classes read off the pairs, or a frozen one, leaves
+            them to the threshold.
 
         Returns
         -------
@@ -226,11 +248,14 @@ class PairVerifier(SafeFileMixin, ClassifierMixin, DocLinkMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, dtype=np.float32)
         same = self._encode(y)
-        if same.all() or not same.any():
+        weight = check_weights(sample_weight, len(X), "sample_weight", "pair")
+        counted = same if weight is None else same[weight > 0]
+        if counted.all() or not counted.any():
             raise ValueError(
                 "PairVerifier needs pairs of both classes, same and different, "
                 "to calibrate a threshold; got only "
-                f"{'same' if same.all() else 'different'} pairs."
+                f"{'same' if counted.all() else 'different'} pairs"
+                f"{'' if weight is None else ' of positive sample_weight'}."
             )
         self._check_params()
         left, right = _split_pairs(X)
@@ -244,14 +269,22 @@ class PairVerifier(SafeFileMixin, ClassifierMixin, DocLinkMixin, BaseEstimator):
                 # samples, but they teach the embedder nothing, and its fit
                 # refuses them. They still count for the threshold.
                 keep = ~contradicting_pairs(item_pairs, same, len(items))
-                embedder.fit(items, pairs=item_pairs[keep], similar=same[keep])
+                weights = {} if weight is None else {"pair_weight": weight[keep]}
+                embedder.fit(
+                    items, pairs=item_pairs[keep], similar=same[keep], **weights
+                )
             else:
                 embedder.fit(items, _classes_of_items(len(items), item_pairs, same))
         self.embedder_ = embedder
         distances = self._distances(left, right)
         if isinstance(self.threshold, str):
             self.threshold_ = calibrate_threshold(
-                distances, same, strategy=self.threshold, beta=self.beta, far=self.far
+                distances,
+                same,
+                strategy=self.threshold,
+                beta=self.beta,
+                far=self.far,
+                sample_weight=weight,
             )
         else:
             self.threshold_ = float(self.threshold)

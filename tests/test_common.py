@@ -34,6 +34,7 @@ _PAIR_VERIFIER_FAILURES = {
         "check_fit2d_1feature",
         "check_dict_unchanged",
         "check_fit2d_predict1d",
+        "check_sample_weights_list",
     )
 } | {
     "check_classifiers_classes": "pair labels must include similar_label=1",
@@ -42,6 +43,10 @@ _PAIR_VERIFIER_FAILURES = {
     "definition; more than two values are refused with their own message",
     "check_fit2d_1sample": "one pair cannot hold both same and different pairs; "
     "the message says so",
+    "check_sample_weight_equivalence_on_dense_data": "the embedder's training: "
+    + "see ContrastiveEmbedder's entry",
+    "check_sample_weight_equivalence_on_sparse_data": "the embedder's training: "
+    + "see ContrastiveEmbedder's entry",
 }
 
 

@@ -15,7 +15,11 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_contrastive import ContrastiveEmbedder
 from sklearn_contrastive._data import PairLoader
-from sklearn_contrastive.verification import PairVerifier, calibrate_threshold
+from sklearn_contrastive.verification import (
+    PairVerifier,
+    _items_and_pairs,
+    calibrate_threshold,
+)
 
 # -- calibrate_threshold against a brute-force search
 
@@ -286,4 +290,69 @@ def test_noisy_pairs_train_a_contrastive_embedder_on_the_consistent_ones(
     with pytest.raises(ValueError, match="both similar and dissimilar"):
         ContrastiveEmbedder(**verifier_params).fit(
             X, pairs=np.array([[0, 1], [1, 0], [2, 3]]), similar=[True, False, True]
+        )
+
+
+# -- weighted pairs (sample_weight) --------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["accuracy", "f_beta", "far"])
+def test_an_integer_weight_counts_a_pair_that_many_times(strategy):
+    rng = np.random.default_rng(0)
+    distances = rng.uniform(0, 2, 60)
+    same = rng.random(60) < distances / 2  # overlapping classes
+    counts = rng.integers(0, 4, 60)
+    weighted = calibrate_threshold(
+        distances, same, strategy=strategy, far=0.1, sample_weight=counts
+    )
+    repeated = calibrate_threshold(
+        distances.repeat(counts), same.repeat(counts), strategy=strategy, far=0.1
+    )
+    # The same choice among the candidates both see (zero-weight pairs add
+    # candidates between distances, not choices).
+    kept = counts > 0
+    assert np.searchsorted(np.sort(distances[kept]), weighted, side="right") == (
+        np.searchsorted(np.sort(distances[kept]), repeated, side="right")
+    )
+
+
+def test_uniform_weights_calibrate_the_unweighted_threshold():
+    rng = np.random.default_rng(1)
+    distances, same = rng.uniform(0, 2, 50), rng.random(50) < 0.5
+    for strategy in ("accuracy", "f_beta", "far"):
+        assert calibrate_threshold(
+            distances, same, strategy=strategy, sample_weight=np.full(50, 3.0)
+        ) == calibrate_threshold(distances, same, strategy=strategy)
+
+
+def test_pair_weights_go_to_the_embedder_and_the_threshold(pairs, verifier_params):
+    """The verifier's embedder is the embedder fitted on the pairs with these
+    weights as pair_weight, and its threshold the weighted calibration."""
+    X, y, X_pairs, same = pairs
+    weights = np.random.default_rng(0).uniform(0.1, 1.0, len(same))
+    embedder = ContrastiveEmbedder(**verifier_params, random_state=0)
+    verifier = PairVerifier(embedder).fit(
+        X_pairs, np.where(same, "same", "different"), sample_weight=weights
+    )
+    plain = PairVerifier(embedder).fit(X_pairs, np.where(same, "same", "different"))
+    assert not np.array_equal(
+        verifier.embedder_.transform(X), plain.embedder_.transform(X)
+    )
+    items, item_pairs = _items_and_pairs(X_pairs[:, :4], X_pairs[:, 4:])
+    direct = clone(embedder).fit(
+        items, pairs=item_pairs, similar=same, pair_weight=weights
+    )
+    np.testing.assert_array_equal(verifier.embedder_.transform(X), direct.transform(X))
+    expected = calibrate_threshold(
+        verifier.pair_distances(X_pairs), same, sample_weight=weights
+    )
+    assert verifier.threshold_ == pytest.approx(expected)
+
+
+def test_weights_that_leave_one_kind_of_pair_are_refused(pairs, verifier_params):
+    X, y, X_pairs, same = pairs
+    verifier = PairVerifier(ContrastiveEmbedder(**verifier_params))
+    with pytest.raises(ValueError, match="only same pairs of positive sample_weight"):
+        verifier.fit(
+            X_pairs, np.where(same, "same", "different"), sample_weight=same * 1.0
         )
