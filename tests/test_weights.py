@@ -249,12 +249,17 @@ def test_pair_confidence_rescues_noisy_pairs():
     assert weighted.score(X_test, y_test) > 0.85
 
 
+def _random_pairs(y, n, rng):
+    """Distinct random pairs of two different rows, and their flags."""
+    pairs = np.unique(np.sort(rng.integers(0, len(y), (n, 2)), axis=1), axis=0)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return pairs, y[pairs[:, 0]] == y[pairs[:, 1]]
+
+
 def test_zero_pair_weight_is_removing_the_pair(iris, fast_params):
     X, y = iris
     rng = np.random.default_rng(0)
-    pairs = np.unique(np.sort(rng.integers(0, len(y), (400, 2)), axis=1), axis=0)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    similar = y[pairs[:, 0]] == y[pairs[:, 1]]
+    pairs, similar = _random_pairs(y, 400, rng)
     weight = rng.uniform(0.5, 1.5, len(pairs))
     weight[::3] = 0
     kept = weight > 0
@@ -414,9 +419,7 @@ def test_held_out_pairs_are_scored_with_their_weights(iris, fast_params):
     weighted mean, so doubtful pairs weigh little in the monitored score."""
     X, y = iris
     rng = np.random.default_rng(0)
-    pairs = np.unique(np.sort(rng.integers(0, len(y), (600, 2)), axis=1), axis=0)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    similar = y[pairs[:, 0]] == y[pairs[:, 1]]
+    pairs, similar = _random_pairs(y, 600, rng)
     weight = rng.uniform(0.1, 1.0, len(pairs))
     params = {**fast_params, "early_stopping": True, "validation_fraction": 0.2}
     fitted = _fit(X, params=params, pairs=pairs, similar=similar, pair_weight=weight)
