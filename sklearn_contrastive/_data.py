@@ -79,10 +79,15 @@ class _TensorBatches:
             None if sample_weight is None else torch.as_tensor(sample_weight)
         )
 
-    def _target(self, labels: torch.Tensor, rows: np.ndarray):
-        """A training batch's target: its labels, with its rows' weights."""
+    def _target(self, labels: torch.Tensor, *positions: np.ndarray):
+        """A training batch's target: its labels, with its rows' weights.
+
+        ``positions`` are the batch's rows in order, as positions into
+        ``self.rows``, in one or more parts; read only when weighted.
+        """
         if self.sample_weight is None:
             return labels
+        rows = self.rows[np.concatenate(positions)]
         weights = self.sample_weight[torch.from_numpy(rows)]
         return {"labels": labels, "sample_weight": weights}
 
@@ -171,7 +176,7 @@ class ClassBalancedLoader(_TensorBatches):
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | dict]]:
         for positions in self.sampler:
             Xb, yb = self._batch(positions)
-            yield Xb, self._target(yb, self.rows[positions])
+            yield Xb, self._target(yb, positions)
 
 
 class PairLoader(_TensorBatches):
@@ -329,13 +334,13 @@ class ViewLoader(_TensorBatches):
         views = self._view_batches() if len(self._unlabelled) else None
         labelled = self._labelled_batches() if self._sampler else None
         for _ in range(len(self)):
-            parts_X, parts_y, parts_rows = [], [], []
+            parts_X, parts_y, parts_positions = [], [], []
             if labelled is not None:
                 positions = next(labelled)
                 Xb, yb = self._batch(positions)
                 parts_X.append(Xb)
                 parts_y.append(yb)
-                parts_rows.append(self.rows[positions])
+                parts_positions.append(positions)
             if views is not None:
                 positions = next(views)
                 base = self._pool[positions]
@@ -349,8 +354,5 @@ class ViewLoader(_TensorBatches):
                     )
                     parts_X.append(torch.from_numpy(view))
                     parts_y.append(ids)
-                    parts_rows.append(self.rows[positions])
-            yield (
-                torch.cat(parts_X),
-                self._target(torch.cat(parts_y), np.concatenate(parts_rows)),
-            )
+                    parts_positions.append(positions)
+            yield torch.cat(parts_X), self._target(torch.cat(parts_y), *parts_positions)
