@@ -27,9 +27,9 @@ from skorch import NeuralNet
 
 from ._data import ClassBalancedLoader, PairLoader, ViewLoader
 from ._net import ContrastiveNet, prepare_for_pickling
+from ._params import resolve_device
 from ._runtime import as_tensor, seeded_torch
 from ._train import build
-from .distributed import ShardedLoader
 
 #: The key of the estimator's state that holds the net's portable state, in
 #: place of ``net_``.
@@ -55,10 +55,6 @@ def net_state(net: NeuralNet, params: dict) -> dict:
     which it was built with (a net pickled by an earlier version). The
     arrays share memory with the net's CPU tensors: serialise, don't modify.
     """
-    loader = net.iterator_train
-    if loader is ShardedLoader:
-        # fit_distributed's net: an ordinary one from here on.
-        loader = net.iterator_train__base
     loader_params = {
         name[len(_LOADER_PREFIX) :]: value
         for name, value in vars(net).items()
@@ -68,7 +64,7 @@ def net_state(net: NeuralNet, params: dict) -> dict:
     return {
         "params": dict(getattr(net, "estimator_params_", params)),
         "device": str(net.device),
-        "loader": loader.__name__,
+        "loader": net.iterator_train.__name__,
         "loader_params": loader_params,
         "views": bool(getattr(net, "criterion__views", False)),
         "module": {
@@ -114,12 +110,8 @@ def restore_net(
             f"The saved parameters build a network of width {built_width}, but "
             f"the saved model embeds in {width} dimensions."
         )
-    weights = {
-        name: as_tensor(value) if isinstance(value, np.ndarray) else value
-        for name, value in state["module"].items()
-    }
     try:
-        net.module_.load_state_dict(weights)
+        net.module_.load_state_dict(_to_torch(state["module"]))
     except RuntimeError as error:
         raise ValueError(
             "The saved weights do not fit the network that the saved "
@@ -208,19 +200,21 @@ def _optimizer_state(optimizer: torch.optim.Optimizer) -> dict:
     }
 
 
-def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
-    def tensors(entry: dict) -> dict:
-        return {
-            key: as_tensor(v) if isinstance(v, np.ndarray) else v
-            for key, v in entry.items()
-        }
+def _to_torch(mapping: dict) -> dict:
+    """The inverse of :func:`_to_numpy` over a dict's values."""
+    return {
+        key: as_tensor(value) if isinstance(value, np.ndarray) else value
+        for key, value in mapping.items()
+    }
 
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
     fresh = optimizer.state_dict()["param_groups"]
     groups = [
-        {**tensors(group), **{k: new[k] for k in _DEVICE_OPTIONS if k in new}}
+        {**_to_torch(group), **{k: new[k] for k in _DEVICE_OPTIONS if k in new}}
         for group, new in zip(saved["param_groups"], fresh, strict=False)
     ]
-    state = {int(index): tensors(entry) for index, entry in saved["state"].items()}
+    state = {int(index): _to_torch(entry) for index, entry in saved["state"].items()}
     try:
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, TypeError) as error:
@@ -231,14 +225,12 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
 
 
 def _loadable_device(saved: str) -> str:
-    """``saved``, or the CPU (with a warning) when this machine lacks it."""
-    device = torch.device(saved)
-    if device.type != "cuda":
-        return "cpu"
-    if torch.cuda.is_available() and (
-        device.index is None or device.index < torch.cuda.device_count()
-    ):
-        return saved
+    """``saved`` (a device ``resolve_device`` gave the fit), or the CPU (with
+    a warning) when this machine lacks it."""
+    try:
+        return resolve_device(saved)
+    except ValueError:
+        pass
     warnings.warn(
         f"This model was fitted on device {saved!r}, which this machine does "
         "not have (torch sees no such CUDA device): its network is loaded on "

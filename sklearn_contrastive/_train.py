@@ -9,6 +9,8 @@ model gets its net back (``_state.py``).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -84,7 +86,11 @@ def train(
         drop_split=validation is not None,
         **pick(params, "lr", "weight_decay"),
     )
-    net.world_ = None  # an ordinary net from here on
+    if world is not None:
+        # An ordinary net from here on, with the loader it wrapped.
+        net.iterator_train = net.iterator_train__base
+        del net.iterator_train__base, net.iterator_train__world
+    net.world_ = None
     return net, width
 
 
@@ -149,9 +155,5 @@ def build(
         settings=settings,
     )
     # A copy: set_params after the fit must not change what built this net.
-    net.estimator_params_ = {**params, "net_params": _copied(params["net_params"])}
+    net.estimator_params_ = {**params, "net_params": copy.copy(params["net_params"])}
     return net, width
-
-
-def _copied(net_params):
-    return dict(net_params) if isinstance(net_params, dict) else net_params
