@@ -477,6 +477,25 @@ def train_net(
     prepare_for_pickling(net, drop_split=drop_split)
 
 
+#: Optimizer options that torch picks per device (:func:`build_net` turns
+#: ``fused`` on where the device has the kernels, ``net_params`` may set them):
+#: an optimizer given a saved state keeps its own.
+OPTIMIZER_DEVICE_OPTIONS = ("fused", "foreach", "capturable", "differentiable")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state_dict: dict) -> None:
+    """``optimizer.load_state_dict(state_dict)``, keeping the optimizer's own
+    :data:`OPTIMIZER_DEVICE_OPTIONS` (torch lets the saved param groups win,
+    which would carry a GPU's ``fused`` to a CPU, or drop a ``foreach`` the
+    net was built with)."""
+    fresh = optimizer.state_dict()["param_groups"]
+    groups = [
+        {**group, **{key: new[key] for key in OPTIMIZER_DEVICE_OPTIONS if key in new}}
+        for group, new in zip(state_dict["param_groups"], fresh, strict=False)
+    ]
+    optimizer.load_state_dict({**state_dict, "param_groups": groups})
+
+
 def continue_optimizer(
     net: NeuralNet, previous: NeuralNet, *, lr: float, weight_decay: float
 ) -> None:
@@ -484,7 +503,9 @@ def continue_optimizer(
     if type(net.optimizer_) is not type(previous.optimizer_):
         return
     # Copied: a failed partial_fit must leave the previous net's state as it was.
-    net.optimizer_.load_state_dict(copy.deepcopy(previous.optimizer_.state_dict()))
+    load_optimizer_state(
+        net.optimizer_, copy.deepcopy(previous.optimizer_.state_dict())
+    )
     for group in net.optimizer_.param_groups:
         # The current parameters win over the state's saved ones.
         group["lr"] = float(lr)

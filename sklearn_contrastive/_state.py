@@ -26,7 +26,7 @@ import torch
 from skorch import NeuralNet
 
 from ._data import ClassBalancedLoader, PairLoader, ViewLoader
-from ._net import ContrastiveNet, prepare_for_pickling
+from ._net import ContrastiveNet, load_optimizer_state, prepare_for_pickling
 from ._params import resolve_device
 from ._runtime import as_tensor, seeded_torch
 from ._train import build
@@ -39,11 +39,6 @@ NET_STATE = "_net_state"
 LOADERS = {
     loader.__name__: loader for loader in (ClassBalancedLoader, PairLoader, ViewLoader)
 }
-
-#: Optimizer options that torch picks per device (``_net.build_net`` turns
-#: ``fused`` on where the device has the kernels): a rebuilt optimizer keeps
-#: its own rather than the saved ones, so that a GPU model loads on a CPU.
-_DEVICE_OPTIONS = ("fused", "foreach", "capturable", "differentiable")
 
 _LOADER_PREFIX = "iterator_train__"
 
@@ -209,14 +204,11 @@ def _to_torch(mapping: dict) -> dict:
 
 
 def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
-    fresh = optimizer.state_dict()["param_groups"]
-    groups = [
-        {**_to_torch(group), **{k: new[k] for k in _DEVICE_OPTIONS if k in new}}
-        for group, new in zip(saved["param_groups"], fresh, strict=False)
-    ]
+    groups = [_to_torch(group) for group in saved["param_groups"]]
     state = {int(index): _to_torch(entry) for index, entry in saved["state"].items()}
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        # Its own device options kept, so that a GPU model loads on a CPU.
+        load_optimizer_state(optimizer, {"state": state, "param_groups": groups})
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(
             "The saved optimizer state does not fit the optimizer that the "

@@ -63,6 +63,19 @@ def test_partial_fit_runs_one_epoch_per_call_and_keeps_the_optimizer(iris, fast_
     assert steps == {batches}  # Adam's step count ran on across the calls
 
 
+def test_partial_fit_keeps_the_optimizer_options_it_was_built_with(iris, fast_params):
+    """The carried-over state brings Adam's moments, not the previous
+    optimizer's per-device options: a foreach set before this call stays."""
+    X, y = iris
+    est = ContrastiveEmbedder(**fast_params, random_state=0).partial_fit(X, y)
+    est.set_params(net_params={"optimizer__foreach": True}).partial_fit(X, y)
+    group = est.net_.optimizer_.param_groups[0]
+    assert (group["foreach"], group["fused"]) == (True, None)
+    assert {int(s["step"]) for s in est.net_.optimizer_.state.values()} == {
+        sum(epoch["train_batch_count"] for epoch in est.history_)
+    }
+
+
 def test_a_failed_partial_fit_leaves_the_previous_model_alone(iris, fast_params):
     X, y = iris
     est = ContrastiveEmbedder(**fast_params, normalize=False, random_state=0)
