@@ -31,8 +31,8 @@ from ._history_keys import (
     VALID_PAIR_ROC_AUC,
     VALID_PRECISION_AT_1,
 )
-from ._runtime import as_tensor, torch_threads
-from ._sources import RowSource, embed_rows
+from ._runtime import torch_threads
+from ._sources import RowSource, as_rows, embed_rows, select_rows
 from .losses import contrastive_loss
 from .metrics import mean_average_precision_at_r, precision_at_k
 from .networks import embedding_network
@@ -286,7 +286,7 @@ def fit_diagnostics(
         rows, inverse = np.unique(np.concatenate([first, second]), return_inverse=True)
         # A source's rows are read in chunks (8,192 sparse rows densified at
         # once would be 8,192 x n_features floats).
-        X_rows = X.subset(rows) if isinstance(X, RowSource) else as_tensor(X[rows])
+        X_rows = as_rows(select_rows(X, rows))
         with torch_threads(n_threads):
             embeddings = embed_rows(
                 embedding_network(net.module_),

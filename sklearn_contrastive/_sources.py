@@ -348,6 +348,18 @@ def check_source(X, estimator, *, reset: bool, frame=None) -> RowSource:
     source = RowSource(X)
     _check_feature_names(estimator, X if frame is None else frame, reset=reset)
     _check_n_features(estimator, source, reset=reset)
+    if source.densifies and source.array.has_canonical_format:
+        # Only the stored values can be non-finite: O(nnz), nothing densified
+        # (in row-major order, so the first bad one is the dense scan's).
+        values = source.array.data.astype(np.float32)
+        if not np.isfinite(values.sum()):
+            bad = np.flatnonzero(~np.isfinite(values))
+            if len(bad):
+                k = int(bad[0])
+                row = int(np.searchsorted(source.array.indptr, k, side="right")) - 1
+                column = int(source.array.indices[k])
+                _refuse_value(values[k], row, column, shape, name)
+        return source
     for start, rows in source.chunks():
         # A finite sum is the fast path; overflow to inf falls through.
         if not np.isfinite(rows.sum()):
@@ -358,16 +370,20 @@ def check_source(X, estimator, *, reset: bool, frame=None) -> RowSource:
 def _refuse_non_finite(rows: np.ndarray, start: int, shape: tuple, name: str):
     """Raise for the first NaN or inf of a chunk starting at row ``start``."""
     bad = ~np.isfinite(rows)
-    if not bad.any():
-        return
-    row, column = (int(i) for i in np.argwhere(bad)[0])
-    if np.isnan(rows[row, column]):
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        _refuse_value(rows[row, column], start + row, column, shape, name)
+
+
+def _refuse_value(value, row: int, column: int, shape: tuple, name: str):
+    """Raise for the non-finite ``value`` at ``(row, column)`` of ``X``."""
+    if np.isnan(value):
         problem, fix = "NaN", "impute the missing values (SimpleImputer) first"
     else:
         problem = "infinity or a value too large for dtype('float32')"
         fix = "clip or rescale the values to float32's range first"
     raise ValueError(
-        f"Input X contains {problem}: row {start + row}, column {column} of "
+        f"Input X contains {problem}: row {row}, column {column} of "
         f"an array of shape {shape}, read in chunks. {name} needs finite "
         f"values; {fix}."
     )
@@ -393,12 +409,9 @@ def check_fit_input(estimator, X, y, *, reset: bool):
 
 
 def check_transform_input(estimator, X):
-    """``X`` for ``transform``: validated in memory, or a checked source."""
-    if is_sparse_frame(X):
-        return check_source(sparse_frame_matrix(X), estimator, reset=False, frame=X)
-    if is_out_of_core(X):
-        return check_source(X, estimator, reset=False)
-    return validate_data(estimator, X, reset=False, dtype=np.float32)
+    """``X`` for ``transform``: validated in memory, or a checked source
+    (:func:`check_fit_input`'s checks, no ``y``, features kept)."""
+    return check_fit_input(estimator, X, None, reset=False)[0]
 
 
 def as_rows(X) -> torch.Tensor | RowSource:

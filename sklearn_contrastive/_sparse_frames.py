@@ -66,8 +66,7 @@ def sparse_frame_matrix(frame) -> scipy.sparse.csc_matrix:
         data.append(stored)
         indices.append(rows)
         counts.append(len(rows))
-    dtype = np.result_type(*(part.dtype for part in data))
-    values = np.concatenate(data).astype(dtype, copy=False)
+    values = np.concatenate(data)  # in the parts' common dtype
     indptr = np.concatenate([[0], np.cumsum(counts)])
     return scipy.sparse.csc_matrix(
         (values, np.concatenate(indices), indptr), shape=frame.shape

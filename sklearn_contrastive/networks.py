@@ -52,7 +52,8 @@ class Dropout(nn.Dropout):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         if not self.training or X.device.type != "cpu" or not 0 < self.p < 1:
             return super().forward(X)
-        mask = (torch.rand_like(X) >= self.p).to(X.dtype).mul_(1 / (1 - self.p))
+        # (X.shape) 0 or 1 / (1 - p), made in place from the uniform draws.
+        mask = torch.rand_like(X).ge_(self.p).mul_(1 / (1 - self.p))
         if self.inplace:
             return X.mul_(mask)
         return X * mask

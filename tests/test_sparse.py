@@ -96,11 +96,25 @@ def test_tfidf_pipeline_fits_without_densifying_the_matrix():
     assert pipe.transform(docs[:10]).shape == (10, 4)
 
 
-def test_a_non_finite_sparse_value_is_named():
+@pytest.mark.parametrize("value", [np.nan, 1e39])  # 1e39: inf in float32
+@pytest.mark.parametrize("canonical", [True, False])
+def test_a_non_finite_sparse_value_is_named(value, canonical):
+    """Found among the stored values (canonical CSR), or by densifying chunks
+    (a CSR with unsorted columns, which the stored order would not rank)."""
     X, y = _digits()
-    X[17, 5] = np.nan
+    X[17, 5] = value
+    X = sp.csr_matrix(X)
+    if not canonical:
+        X.indices[X.indptr[17] : X.indptr[18]] = X.indices[X.indptr[17] : X.indptr[18]][
+            ::-1
+        ].copy()
+        X.data[X.indptr[17] : X.indptr[18]] = X.data[X.indptr[17] : X.indptr[18]][
+            ::-1
+        ].copy()
+        X.has_sorted_indices = False
+        assert not X.has_canonical_format
     with pytest.raises(ValueError, match=re.escape("row 17, column 5")):
-        ContrastiveEmbedder(**FAST).fit(sp.csr_matrix(X), y)
+        ContrastiveEmbedder(**FAST).fit(X, y)
 
 
 # -- the default MLP on sparse batches ------------------------------------------
