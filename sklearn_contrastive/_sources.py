@@ -49,7 +49,7 @@ from sklearn.utils.validation import (
 
 from ._runtime import as_tensor
 from ._sparse_frames import is_sparse_frame, sparse_frame_matrix
-from .networks import embed
+from .networks import embed, embed_batches
 
 __all__ = [
     "RowSource",
@@ -515,10 +515,4 @@ def embed_rows(
         batches = (
             (start, torch.from_numpy(rows)) for start, rows in X.chunks(batch_size)
         )
-    embeddings = None
-    for start, rows in batches:
-        chunk = embed(module, rows, device, batch_size)
-        if embeddings is None:
-            embeddings = torch.empty((len(X), *chunk.shape[1:]), dtype=chunk.dtype)
-        embeddings[start : start + len(chunk)] = chunk
-    return embeddings
+    return embed_batches(module, batches, len(X), device)

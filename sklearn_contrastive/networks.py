@@ -11,7 +11,7 @@ through a projection head that the embeddings do not use (SimCLR's head).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -23,6 +23,7 @@ __all__ = [
     "L2Normalize",
     "WithProjectionHead",
     "embed",
+    "embed_batches",
     "embedding_network",
     "embedding_width",
 ]
@@ -234,8 +235,7 @@ def embed(
     ----------
     module : torch.nn.Module
     X : torch.Tensor of shape (n_samples, n_features)
-        On any device; each batch is moved to ``device``. A sparse tensor
-        (for a module that accepts one) must fit in one batch.
+        On any device; each batch is moved to ``device``.
     device : torch.device or str, default="cpu"
         Where ``module`` lives.
     batch_size : int, default=4096
@@ -244,18 +244,48 @@ def embed(
     -------
     embeddings : torch.Tensor of shape (n_samples, n_components), on the CPU
     """
+    starts = range(0, max(len(X), 1), batch_size)
+    batches = ((start, X[start : start + batch_size]) for start in starts)
+    return embed_batches(module, batches, len(X), device)
+
+
+def embed_batches(
+    module: nn.Module,
+    batches: Iterable[tuple[int, torch.Tensor]],
+    n_rows: int,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """:func:`embed` over batches given as ``(start, batch)`` pairs.
+
+    For rows that are not one tensor: read from a file a batch at a time, or
+    torch sparse batches (which cannot be sliced). The module is left in eval
+    mode.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    batches : iterable of (int, torch.Tensor)
+        Each batch with the position of its first row; together they cover
+        rows ``0`` to ``n_rows - 1``.
+    n_rows : int
+        The number of rows the batches cover.
+    device : torch.device or str, default="cpu"
+        Where ``module`` lives; each batch is moved there.
+
+    Returns
+    -------
+    embeddings : torch.Tensor of shape (n_rows, n_components), on the CPU
+    """
     module.eval()
     embeddings = None
     # inference_mode: no_grad without autograd's version counters, ~10 % faster.
     with torch.inference_mode():
-        for start in range(0, max(len(X), 1), batch_size):
-            # A torch sparse X (which cannot be sliced) fits in one batch.
-            batch = X if len(X) <= batch_size else X[start : start + batch_size]
+        for start, batch in batches:
             chunk = module(batch.to(device)).cpu()
             if embeddings is None:
                 # Filled in place: holding the chunks and concatenating them
                 # would need twice the output's memory.
-                embeddings = torch.empty((len(X), *chunk.shape[1:]), dtype=chunk.dtype)
+                embeddings = torch.empty((n_rows, *chunk.shape[1:]), dtype=chunk.dtype)
             embeddings[start : start + len(chunk)] = chunk
     return embeddings
 
