@@ -278,7 +278,10 @@ class RowSource:
     def column_std(self) -> np.ndarray:
         """Each column's standard deviation (float64, as ``np.std``), the
         rows read a chunk at a time and merged (Chan et al.'s pairwise
-        update of the mean and the sum of squared deviations)."""
+        update of the mean and the sum of squared deviations); a sparse
+        matrix's from its stored values, nothing densified."""
+        if self.densifies:
+            return self._sparse_column_std()
         count, mean, squares = 0, 0.0, 0.0
         # A quarter chunk: its float64 copy and squares stay at CHUNK_BYTES.
         for _, rows in self.chunks(max(1, self.rows_per_chunk() // 4)):
@@ -293,6 +296,21 @@ class RowSource:
             mean = mean + delta * n / (count + n)
             count += n
         return np.sqrt(squares / count)
+
+    def _sparse_column_std(self) -> np.ndarray:
+        """:meth:`column_std` of a sparse source: per column, the squared
+        deviations of its stored values plus ``(n - stored) * mean^2`` for
+        its zeros (two passes, as ``np.std``)."""
+        rows = slice(None) if self.rows is None else self.rows
+        # float32 first, as the rows are read, then float64 for the sums.
+        block = self.array[rows].astype(np.float32).astype(np.float64)
+        block.sum_duplicates()
+        n, n_columns = block.shape
+        mean = np.asarray(block.sum(axis=0)).ravel() / n
+        deviations = (block.data - mean[block.indices]) ** 2
+        squares = np.bincount(block.indices, deviations, minlength=n_columns)
+        zeros = n - np.bincount(block.indices, minlength=n_columns)
+        return np.sqrt((squares + zeros * mean**2) / n)
 
     def chunks(self, n_rows: int | None = None):
         """``(start, rows)`` for consecutive chunks of ``n_rows`` rows

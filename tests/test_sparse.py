@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from torch import nn
 
 from sklearn_contrastive import ContrastiveEmbedder
-from sklearn_contrastive._sources import SPARSE_BATCH_DENSITY
+from sklearn_contrastive._sources import SPARSE_BATCH_DENSITY, RowSource
 from sklearn_contrastive.networks import MLP
 
 FAST = dict(n_components=4, hidden_layer_sizes=(16,), max_epochs=3, random_state=0)
@@ -288,3 +288,28 @@ def test_a_non_numeric_column_of_a_sparse_frame_is_named():
         ValueError, match=re.escape("Column 'pixel_2' (position 2) of the DataFrame")
     ):
         ContrastiveEmbedder(**FAST).fit(frame, y)
+
+
+def test_column_scales_of_sparse_rows_are_the_densified_ones():
+    """The scale warning's standard deviations, from the stored values only:
+    np.std's of the densified float32 rows, for a subset and with duplicates."""
+    X = sp.random(300, 40, density=0.1, format="csr", random_state=0) * 50
+    X.data[::7] *= 1e3
+    # Row 0's first column stored twice: densifying sums the two.
+    with_duplicates = sp.csr_matrix(
+        (
+            np.insert(X.data, X.indptr[1], 1.5),
+            np.insert(X.indices, X.indptr[1], X.indices[0]),
+            np.r_[X.indptr[:1], X.indptr[1:] + 1],
+        ),
+        shape=X.shape,
+    )
+    assert with_duplicates.nnz == X.nnz + 1 and not with_duplicates.has_canonical_format
+    rows = np.arange(0, 300, 3)
+    for matrix in (X, with_duplicates):
+        dense = matrix.astype(np.float32).toarray().astype(np.float64)
+        source = RowSource(matrix)
+        np.testing.assert_allclose(source.column_std(), dense.std(0), rtol=1e-12)
+        np.testing.assert_allclose(
+            source.subset(rows).column_std(), dense[rows].std(0), rtol=1e-12
+        )
