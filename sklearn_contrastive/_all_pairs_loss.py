@@ -76,8 +76,10 @@ def all_pairs_loss(
     similar_weight: float,
     hard: bool,
     sample_weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean contrastive loss over the pairs of a batch, with its gradient.
+    record_statistics: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mean contrastive loss over the pairs of a batch, with its gradient,
+    and (``record_statistics``) the pairs' statistics, from the same blocks.
 
     Parameters
     ----------
@@ -94,14 +96,20 @@ def all_pairs_loss(
         pairs inside the margin (:func:`~sklearn_contrastive.pairs.hard_pairs`).
     sample_weight : torch.Tensor of shape (B,) or None
         Row weights: the mean is weighted, pair ``(i, j)`` by ``s_i s_j``.
+    record_statistics : bool, default=False
+        Whether to return the statistics too.
 
     Returns
     -------
     loss : torch.Tensor of shape ()
+    statistics : torch.Tensor of shape (5,) or None
+        :func:`~sklearn_contrastive.pairs.pair_statistics`' five sums over
+        the pairs within a group (unweighted, before mining); None unless
+        ``record_statistics``.
     """
     if sample_weight is not None:
         sample_weight = sample_weight.to(embeddings.dtype)
-    return _AllPairsLoss.apply(
+    loss, statistics = _AllPairsLoss.apply(
         embeddings,
         labels,
         groups,
@@ -109,12 +117,17 @@ def all_pairs_loss(
         float(similar_weight),
         hard,
         sample_weight,
+        record_statistics,
     )
+    return loss, statistics if record_statistics else None
 
 
 class _AllPairsLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, embeddings, labels, groups, margin, similar_weight, hard, weights):
+    def forward(
+        ctx, embeddings, labels, groups, margin, similar_weight, hard, weights, record
+    ):
+        statistics = embeddings.new_zeros(5)
         with torch.no_grad():
             loss, grad = _loss_and_gradient(
                 _Batch(embeddings.detach(), labels, groups, weights),
@@ -122,15 +135,17 @@ class _AllPairsLoss(torch.autograd.Function):
                 similar_weight,
                 hard,
                 want_gradient=ctx.needs_input_grad[0],
+                statistics=statistics if record else None,
             )
         ctx.save_for_backward(grad)
-        return loss
+        ctx.mark_non_differentiable(statistics)
+        return loss, statistics
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output):
+    def backward(ctx, grad_output, _):
         (grad,) = ctx.saved_tensors
-        return grad_output * grad, None, None, None, None, None, None
+        return grad_output * grad, None, None, None, None, None, None, None
 
 
 def row_blocks(n: int, device: torch.device) -> list[tuple[int, int]]:
@@ -227,7 +242,9 @@ class _Batch:
         return torch.where(self.groups, per_group[1], per_group[0])[:, None]
 
 
-def _loss_and_gradient(batch, margin, similar_weight, hard, want_gradient):
+def _loss_and_gradient(
+    batch, margin, similar_weight, hard, want_gradient, statistics=None
+):
     embeddings, labels = batch.embeddings, batch.labels
     # Per row: its pairs' loss (a pair counts on its upper row), its number
     # (or weight) of pairs (hard mining), the gradient sum_j a_ij (e_i - e_j).
@@ -250,6 +267,7 @@ def _loss_and_gradient(batch, margin, similar_weight, hard, want_gradient):
             row_loss,
             row_pairs,
             gradient,
+            statistics,
         )
     if hard:
         pairs = batch.by_group(row_pairs)
@@ -325,13 +343,25 @@ def _hardest_similar(batch):
 
 
 def _block(
-    batch, start, stop, margin, similar_weight, hardest, row_loss, row_pairs, gradient
+    batch,
+    start,
+    stop,
+    margin,
+    similar_weight,
+    hardest,
+    row_loss,
+    row_pairs,
+    gradient,
+    statistics,
 ):
     """One block's dissimilar pairs (and, under hard mining, its hardest
     similar pairs): their loss into ``row_loss``, their gradient into
-    ``gradient``."""
+    ``gradient``, and all its pairs' statistics into ``statistics`` (when not
+    None)."""
     squared = batch.squared_distances(start, stop)
     same = batch.same_class(start, stop)
+    if statistics is not None:
+        statistics += _block_statistics(batch, squared, same, start, stop, margin)
     weights = batch.pair_weights(start, stop)  # (rows, cols) s_i s_j, or None
     if hardest is not None:
         # Exact: every similar pair (as in _hardest_similar), and the
@@ -394,32 +424,21 @@ def _weighted_count(mask, weights):
     return torch.where(mask, weights, 0.0).sum(1)
 
 
-def all_pairs_statistics(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    groups: torch.Tensor | None,
-    margin: float,
-) -> torch.Tensor:
-    """:func:`~sklearn_contrastive.pairs.pair_statistics` of a batch's pairs.
-
-    The same five sums, over the pairs within a group, one block at a time.
-    """
-    batch = _Batch(embeddings.detach(), labels, groups)
-    sums = embeddings.new_zeros(5)
-    for start, stop in batch.blocks:
-        distance = batch.squared_distances(start, stop).clamp_(min=0).sqrt_()
-        counted = ~batch.leave_out_(
-            torch.zeros_like(distance, dtype=torch.bool), start, stop, True
-        )
-        same = batch.same_class(start, stop)
-        similar, dissimilar = same & counted, ~same & counted
-        sums += torch.stack(
-            [
-                (distance * similar).sum(),
-                similar.sum(),
-                (distance * dissimilar).sum(),
-                dissimilar.sum(),
-                (dissimilar & (distance < margin)).sum(),
-            ]
-        ).to(sums.dtype)
-    return sums
+def _block_statistics(batch, squared, same, start, stop, margin):
+    """:func:`~sklearn_contrastive.pairs.pair_statistics`' five sums over a
+    block's pairs within a group, from its ``D^2`` as the matrix form gives it
+    (before any refinement) and its same-class mask."""
+    distance = squared.clamp(min=0).sqrt_()
+    counted = ~batch.leave_out_(
+        torch.zeros_like(distance, dtype=torch.bool), start, stop, True
+    )
+    similar, dissimilar = same & counted, ~same & counted
+    return torch.stack(
+        [
+            (distance * similar).sum(),
+            similar.sum(),
+            (distance * dissimilar).sum(),
+            dissimilar.sum(),
+            (dissimilar & (distance < margin)).sum(),
+        ]
+    ).to(distance.dtype)

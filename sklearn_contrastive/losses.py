@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import _all_pairs_loss
-from ._all_pairs_loss import all_pairs_loss, all_pairs_statistics
+from ._all_pairs_loss import all_pairs_loss
 from ._labels import is_view
 from .pairs import (
     all_pairs,
@@ -311,12 +311,7 @@ class ContrastiveLoss(nn.Module):
             groups = is_view(labels)
         if len(embeddings) <= _all_pairs_loss.CONDENSED_UP_TO:
             return self._condensed_loss(embeddings, labels, groups, sample_weight)
-        self.last_pair_statistics = (
-            all_pairs_statistics(embeddings, labels, groups, self.margin)
-            if self.record_statistics
-            else None
-        )
-        return all_pairs_loss(
+        loss, self.last_pair_statistics = all_pairs_loss(
             embeddings,
             labels,
             groups,
@@ -324,7 +319,9 @@ class ContrastiveLoss(nn.Module):
             similar_weight=self.similar_weight,
             hard=self.pair_mining == "hard",
             sample_weight=sample_weight,
+            record_statistics=self.record_statistics,
         )
+        return loss
 
     def _condensed_loss(self, embeddings, labels, groups, sample_weight):
         """The loss of a small batch from its condensed distances."""
